@@ -1,0 +1,133 @@
+"""Model checkpoints: ``config.json`` + ``model.safetensors``, nothing else, never unpickled.
+
+A checkpoint folder::
+
+    config.json        {"format_version": 1, "model": {...ModelConfig...}, "weights": "model.safetensors"}
+    model.safetensors  every parameter, keyed by its state_dict name
+
+Loading reads the weights only through ``safetensors`` (which parses a JSON header and raw
+tensor bytes, so a pickle payload can never execute), then checks the key set and every shape and
+reports all mismatches at once. There is no fallback to any other format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from lingolite.config import ConfigError, ModelConfig
+from lingolite.model import LingoLite
+from lingolite.utils import atomic_directory, resolve_inside
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be loaded; the message says what and where."""
+
+
+def save_pretrained(
+    model: LingoLite, directory: Path | str, *, extra: dict[str, Any] | None = None,
+    force: bool = True,
+) -> Path:  # fmt: skip
+    """Write ``model`` to ``directory`` atomically (temporary folder, then rename)."""
+    directory = Path(directory)
+    with atomic_directory(directory, force=force) as tmp:
+        write_model_files(model, tmp, extra=extra)
+    log.info("saved checkpoint to %s", directory)
+    return directory
+
+
+def write_model_files(model: LingoLite, folder: Path, *, extra: dict[str, Any] | None = None) -> None:
+    """Write config.json and model.safetensors into an existing (temporary) folder."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    config = {"format_version": FORMAT_VERSION, "model": model.config.to_dict(),
+              "weights": WEIGHTS_FILE, **(extra or {})}  # fmt: skip
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def read_config(directory: Path | str) -> tuple[ModelConfig, dict[str, Any]]:
+    """Parse and validate ``config.json``; returns the model config and the whole JSON object."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint folder {directory} does not exist or is not a folder")
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: not a LingoLite checkpoint folder")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    problems = []
+    if data.get("format_version") != FORMAT_VERSION:
+        problems.append(
+            f"format_version is {data.get('format_version')!r}, this LingoLite reads "
+            f"{FORMAT_VERSION}"
+        )
+    if not isinstance(data.get("weights"), str):
+        problems.append(f"'weights' must name the safetensors file, got {data.get('weights')!r}")
+    try:
+        config = ModelConfig.from_dict(data.get("model"))
+    except (ConfigError, TypeError) as exc:
+        problems.append(str(exc))
+    if problems:
+        raise CheckpointError(f"{path}: " + "; ".join(problems))
+    return config, data
+
+
+def load_state(directory: Path | str, name: str) -> dict[str, torch.Tensor]:
+    """Load a safetensors file named in a checkpoint's JSON, refusing anything else."""
+    directory = Path(directory)
+    try:
+        path = resolve_inside(directory, name, "weights file")
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} is missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not a valid safetensors file ({exc}); LingoLite never loads pickled "
+            "weights"
+        ) from exc
+
+
+def check_state_dict(
+    expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: str
+) -> None:
+    """Raise listing every missing key, unexpected key and shape mismatch at once."""
+    problems = [f"missing key {k!r}" for k in sorted(expected.keys() - found.keys())]
+    problems += [f"unexpected key {k!r}" for k in sorted(found.keys() - expected.keys())]
+    for key in sorted(expected.keys() & found.keys()):
+        want, got = tuple(expected[key].shape), tuple(found[key].shape)
+        if want != got:
+            problems.append(f"{key}: shape {got} in file, model expects {want}")
+        elif found[key].dtype != expected[key].dtype:
+            problems.append(f"{key}: dtype {found[key].dtype} in file, model expects "
+                            f"{expected[key].dtype}")  # fmt: skip
+    if problems:
+        raise CheckpointError(f"{source} does not match the model: " + "; ".join(problems))
+
+
+def load_pretrained(directory: Path | str, *, device: str | torch.device = "cpu") -> LingoLite:
+    """Build the model from ``config.json`` and load ``model.safetensors`` into it (eval mode)."""
+    config, data = read_config(directory)
+    state = load_state(directory, data["weights"])
+    model = LingoLite(config)
+    check_state_dict(model.state_dict(), state, str(Path(directory) / data["weights"]))
+    model.load_state_dict(state)
+    return model.to(device).eval()

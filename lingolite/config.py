@@ -1,0 +1,157 @@
+"""Model configuration: one dataclass, named presets, validation that reports every problem.
+
+This module is PyTorch-free: the ONNX Runtime and ExecuTorch runners read the same config from an
+artifact manifest without importing torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A model config with one or more invalid fields; the message lists all of them."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of a LingoLite encoder-decoder.
+
+    Derived sizes (``head_dim``, ``num_groups``) are properties, so a config can never hold
+    inconsistent copies of them.
+    """
+
+    vocab_size: int = 24000
+    d_model: int = 256
+    n_heads: int = 4
+    # Grouped-query attention: n_heads query heads share n_kv_heads key/value heads.
+    n_kv_heads: int = 2
+    n_encoder_layers: int = 3
+    n_decoder_layers: int = 3
+    # Hidden size of the SwiGLU feed-forward (each of its three matrices is d_model x ffn_dim).
+    ffn_dim: int = 768
+    # Static lengths: the rotary tables and the decoder's KV cache are allocated to these sizes.
+    max_src_len: int = 128
+    max_tgt_len: int = 128
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-6
+    dropout: float = 0.1
+    # Share the embedding matrix between encoder input, decoder input and output projection.
+    tie_embeddings: bool = True
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+    unk_id: int = 3
+    name: str = field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def num_groups(self) -> int:
+        """Query heads per key/value head."""
+        return self.n_heads // self.n_kv_heads
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` listing every invalid field with its value."""
+        errors: list[str] = []
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                errors.append(message)
+
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            expected = {"int": int, "float": (int, float), "bool": bool, "str": str}[str(f.type)]
+            is_bool = isinstance(value, bool)
+            if (f.type != "bool" and is_bool) or not isinstance(value, expected):
+                errors.append(f"{f.name} must be of type {f.type}, got {value!r}")
+        if errors:
+            raise ConfigError("invalid model config: " + "; ".join(errors))
+
+        for name in (
+            "vocab_size", "d_model", "n_heads", "n_kv_heads", "n_encoder_layers",
+            "n_decoder_layers", "ffn_dim", "max_src_len", "max_tgt_len",
+        ):  # fmt: skip
+            need(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
+        need(self.rope_base > 0, f"rope_base must be > 0, got {self.rope_base}")
+        need(self.norm_eps > 0, f"norm_eps must be > 0, got {self.norm_eps}")
+        need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        if self.n_heads > 0:
+            need(
+                self.d_model % self.n_heads == 0,
+                f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})",
+            )
+            need(
+                (self.d_model // self.n_heads) % 2 == 0,
+                f"head_dim (d_model / n_heads = {self.d_model / self.n_heads}) must be even "
+                "for rotary embeddings",
+            )
+        if self.n_kv_heads > 0:
+            need(
+                self.n_heads % self.n_kv_heads == 0,
+                f"n_heads ({self.n_heads}) must be divisible by n_kv_heads ({self.n_kv_heads})",
+            )
+        special = {"pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id,
+                   "unk_id": self.unk_id}  # fmt: skip
+        for key, value in special.items():
+            need(
+                0 <= value < self.vocab_size,
+                f"{key} must be in [0, vocab_size={self.vocab_size}), got {value}",
+            )
+        if len(set(special.values())) != len(special):
+            errors.append(f"special token ids must be distinct, got {special}")
+        if errors:
+            raise ConfigError("invalid model config: " + "; ".join(errors))
+
+    # ------------------------------------------------------------------ presets and (de)serialising
+    @classmethod
+    def from_name(cls, name: str, **overrides: Any) -> ModelConfig:
+        """A named preset (``tiny``, ``small``, ``medium``), optionally with fields overridden."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        values = {**PRESETS[name], "name": name, **overrides}
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelConfig:
+        """Build from JSON data, rejecting unknown and missing keys (all reported at once)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"model config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        required = known - {"name"}
+        problems = [f"unknown key {k!r}" for k in sorted(set(data) - known)]
+        problems += [f"missing key {k!r}" for k in sorted(required - set(data))]
+        if problems:
+            raise ConfigError("invalid model config: " + "; ".join(problems))
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# Total parameter counts at vocab_size=24000 with tied embeddings (checked by tests/test_config.py):
+# tiny 7.38M, small 59.5M, medium 141.1M (targets 7M, 60M, 140M, +-10%).
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(
+        d_model=192, n_heads=4, n_kv_heads=2, n_encoder_layers=3, n_decoder_layers=3,
+        ffn_dim=512,
+    ),
+    "small": dict(
+        d_model=512, n_heads=8, n_kv_heads=4, n_encoder_layers=6, n_decoder_layers=6,
+        ffn_dim=1792,
+    ),
+    "medium": dict(
+        d_model=768, n_heads=12, n_kv_heads=4, n_encoder_layers=8, n_decoder_layers=8,
+        ffn_dim=2304,
+    ),
+}  # fmt: skip

@@ -1,0 +1,366 @@
+"""The LingoLite encoder-decoder transformer.
+
+Shape legend used in comments and docstrings:
+
+- ``b``: batch, ``s``: source length, ``t``: target length (training), ``T``: ``max_tgt_len``
+  (static length of the decoder's self-attention cache)
+- ``h``: query heads, ``h_kv``: key/value heads, ``g = h / h_kv``: query heads per KV head
+- ``d``: head dim, ``D``: ``d_model``, ``L``: decoder layers, ``V``: vocabulary
+
+One set of modules serves training (whole sequences, causal mask), eager step-by-step decoding
+and export. The decoding state is explicit, which is what lets ONNX Runtime, ExecuTorch and the
+Android runner drive the same graph:
+
+- :meth:`LingoLite.encode` maps source ids to the cross-attention K/V of every decoder layer,
+  ``cross_k``/``cross_v`` of shape ``(L, b, h_kv, s, d)``, computed once per sentence.
+- :meth:`LingoLite.decode_step` takes one token per row at position ``pos`` and the self-attention
+  cache ``self_k``/``self_v`` of shape ``(L, b, h_kv, T, d)`` and returns the logits and the
+  updated cache.
+
+The cache rule (mirrored by every runtime, see ``lingolite/search.py``): the cache starts as zeros;
+the token at position ``pos`` writes its K/V into slot ``pos`` and attends to slots ``0..pos``;
+``pos`` is the number of tokens fed before it (the BOS token has ``pos = 0``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lingolite.config import ModelConfig
+
+
+def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax over the last dim that yields zeros (not NaN) on rows whose keys are all masked.
+
+    ``mask`` is boolean, True where a key may be attended, and broadcasts against ``scores``.
+    Masked scores are replaced (``torch.where``, not ``+= -inf``) by the dtype's most negative
+    finite value, so the row max is finite; masked terms are zeroed after ``exp`` and an empty row
+    divides by 1 instead of 0. Neither forward nor backward produces NaN or Inf.
+    """
+    scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)
+    shifted = scores - scores.amax(dim=-1, keepdim=True)
+    weights = torch.where(mask, torch.exp(shifted), 0.0)
+    total = weights.sum(dim=-1, keepdim=True)
+    return weights / torch.where(total > 0, total, 1.0)
+
+
+def write_cache(cache: Tensor, new: Tensor, pos: Tensor) -> Tensor:
+    """The cache-update rule: slot ``pos`` of ``cache`` receives ``new``.
+
+    cache: ``(b, h_kv, T, d)``; new: ``(b, h_kv, 1, d)``; pos: ``(1,)`` int64.
+    Written as a ``torch.where`` over a one-hot slot mask so it traces to plain elementwise ops
+    (no scatter, no data-dependent indexing) for ONNX and XNNPACK.
+    """
+    slots = torch.arange(cache.shape[2], device=cache.device)
+    hit = (slots == pos).view(1, 1, -1, 1)  # (1, 1, T, 1)
+    return torch.where(hit, new, cache)
+
+
+class RMSNorm(nn.Module):
+    """``x / sqrt(mean(x^2) + eps) * weight``, computed in float32."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+        return normed.type_as(x) * self.weight
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding with precomputed, non-persistent cos/sin tables.
+
+    Pairwise rotation: the head dimension is read as ``d/2`` adjacent pairs ``(x[2i], x[2i+1])``;
+    at position ``p`` pair ``i`` is rotated by the angle ``p * theta_i`` with
+    ``theta_i = base ** (-2i / d)``::
+
+        x'[2i]   = x[2i] * cos(p theta_i) - x[2i+1] * sin(p theta_i)
+        x'[2i+1] = x[2i] * sin(p theta_i) + x[2i+1] * cos(p theta_i)
+
+    A query at position ``m`` and a key at position ``n`` then score ``q^T R(n - m) k``: the score
+    depends on positions only through their offset.
+    """
+
+    cos: Tensor
+    sin: Tensor
+
+    def __init__(self, head_dim: int, max_len: int, base: float) -> None:
+        super().__init__()
+        inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+        angles = torch.outer(torch.arange(max_len, dtype=torch.float64), inv_freq)  # (P, d/2)
+        self.register_buffer("cos", angles.cos().float(), persistent=False)
+        self.register_buffer("sin", angles.sin().float(), persistent=False)
+
+    def tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        """cos and sin rows for ``positions`` (any int64 shape ``(n,)``) -> two ``(n, d/2)``."""
+        return self.cos.index_select(0, positions), self.sin.index_select(0, positions)
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate ``x`` ``(b, heads, n, d)`` by tables ``(n, d/2)`` (see :class:`RotaryEmbedding`)."""
+    b, heads, n, d = x.shape
+    pairs = x.float().reshape(b, heads, n, d // 2, 2)  # (b, heads, n, d/2, 2)
+    even, odd = pairs[..., 0], pairs[..., 1]
+    rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)
+    return rotated.reshape(b, heads, n, d).type_as(x)
+
+
+def grouped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """Scaled dot-product attention for grouped-query heads, without repeating K/V.
+
+    q: ``(b, h, n, d)``; k, v: ``(b, h_kv, m, d)``; mask: bool broadcastable to
+    ``(b, 1, n, m)`` (True = may attend). Query head ``j`` uses KV head ``j // g``, so the ``g``
+    query heads of a group are folded into the row dimension and one 4-D matmul per side serves
+    them all: ``(b, h_kv, g*n, d) @ (b, h_kv, d, m)``. Returns ``(b, h, n, d)``.
+    """
+    b, h, n, d = q.shape
+    h_kv, m = k.shape[1], k.shape[2]
+    g = h // h_kv
+    q = q.reshape(b, h_kv, g * n, d)  # (b, h_kv, g*n, d)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(d))  # (b, h_kv, g*n, m)
+    scores = scores.reshape(b, h_kv, g, n, m)
+    probs = masked_softmax(scores, mask.unsqueeze(2))  # mask (b, 1, 1, n, m)
+    out = torch.matmul(probs.reshape(b, h_kv, g * n, m), v)  # (b, h_kv, g*n, d)
+    return out.reshape(b, h, n, d)
+
+
+class Attention(nn.Module):
+    """Grouped-query attention projections; self- or cross-attention depending on the caller."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.n_kv_heads = config.n_kv_heads
+        self.head_dim = config.head_dim
+        kv_dim = config.n_kv_heads * config.head_dim
+        self.wq = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.wk = nn.Linear(config.d_model, kv_dim, bias=False)
+        self.wv = nn.Linear(config.d_model, kv_dim, bias=False)
+        self.wo = nn.Linear(config.d_model, config.d_model, bias=False)
+
+    def split(self, x: Tensor, heads: int) -> Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, heads, self.head_dim).transpose(1, 2)  # (b, heads, n, d)
+
+    def project_kv(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values ``(b, h_kv, n, d)`` of ``x`` ``(b, n, D)`` (no rotation)."""
+        return self.split(self.wk(x), self.n_kv_heads), self.split(self.wv(x), self.n_kv_heads)
+
+    def merge(self, out: Tensor) -> Tensor:
+        b, _, n, _ = out.shape
+        return self.wo(out.transpose(1, 2).reshape(b, n, self.n_heads * self.head_dim))
+
+    def self_attend(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor) -> Tensor:
+        """Self-attention over the whole of ``x`` ``(b, n, D)`` with rotary tables ``(n, d/2)``."""
+        q = apply_rotary(self.split(self.wq(x), self.n_heads), cos, sin)
+        k, v = self.project_kv(x)
+        return self.merge(grouped_attention(q, apply_rotary(k, cos, sin), v, mask))
+
+    def self_attend_step(
+        self, x: Tensor, cos: Tensor, sin: Tensor, pos: Tensor, cache_k: Tensor, cache_v: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One decoding step: x ``(b, 1, D)``, caches ``(b, h_kv, T, d)``, pos ``(1,)``.
+
+        Writes this token's K/V into slot ``pos`` (:func:`write_cache`) and attends to slots
+        ``0..pos``. Returns the output ``(b, 1, D)`` and both updated caches.
+        """
+        q = apply_rotary(self.split(self.wq(x), self.n_heads), cos, sin)
+        k, v = self.project_kv(x)
+        cache_k = write_cache(cache_k, apply_rotary(k, cos, sin), pos)
+        cache_v = write_cache(cache_v, v, pos)
+        visible = (torch.arange(cache_k.shape[2], device=x.device) <= pos).view(1, 1, 1, -1)
+        return self.merge(grouped_attention(q, cache_k, cache_v, visible)), cache_k, cache_v
+
+    def cross_attend(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+        """Attend from ``x`` ``(b, n, D)`` to precomputed encoder K/V ``(b, h_kv, s, d)``."""
+        q = self.split(self.wq(x), self.n_heads)
+        return self.merge(grouped_attention(q, k, v, mask))
+
+
+class SwiGLU(nn.Module):
+    """``w2(silu(w1 x) * w3 x)``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(config.d_model, config.ffn_dim, bias=False)
+        self.w3 = nn.Linear(config.d_model, config.ffn_dim, bias=False)
+        self.w2 = nn.Linear(config.ffn_dim, config.d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.attn = Attention(config)
+        self.ffn_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.ffn = SwiGLU(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor) -> Tensor:
+        x = x + self.dropout(self.attn.self_attend(self.attn_norm(x), cos, sin, mask))
+        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.self_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.self_attn = Attention(config)
+        self.cross_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.cross_attn = Attention(config)
+        self.ffn_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.ffn = SwiGLU(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: Tensor, cos: Tensor, sin: Tensor, causal: Tensor, k: Tensor, v: Tensor,
+        src_mask: Tensor,
+    ) -> Tensor:  # fmt: skip
+        """Whole-sequence (training) form: x ``(b, t, D)``, causal ``(1, 1, t, t)``."""
+        x = x + self.dropout(self.self_attn.self_attend(self.self_norm(x), cos, sin, causal))
+        return self._cross_and_ffn(x, k, v, src_mask)
+
+    def step(
+        self, x: Tensor, cos: Tensor, sin: Tensor, pos: Tensor, cache_k: Tensor,
+        cache_v: Tensor, k: Tensor, v: Tensor, src_mask: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        """Cached form: x ``(b, 1, D)``; returns the output and the layer's updated caches."""
+        out, cache_k, cache_v = self.self_attn.self_attend_step(
+            self.self_norm(x), cos, sin, pos, cache_k, cache_v
+        )
+        return self._cross_and_ffn(x + out, k, v, src_mask), cache_k, cache_v
+
+    def _cross_and_ffn(self, x: Tensor, k: Tensor, v: Tensor, src_mask: Tensor) -> Tensor:
+        x = x + self.dropout(self.cross_attn.cross_attend(self.cross_norm(x), k, v, src_mask))
+        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+
+
+class LingoLite(nn.Module):
+    """Pre-norm encoder-decoder with RoPE, grouped-query attention and SwiGLU.
+
+    ``src_mask`` is always boolean ``(b, s)``, True on real tokens. Sources are right-padded.
+    """
+
+    causal: Tensor
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        # Embeddings are initialised with std D^-1/2 and scaled by sqrt(D), once, here.
+        self.embed_scale = math.sqrt(config.d_model)
+        self.rope = RotaryEmbedding(
+            config.head_dim, max(config.max_src_len, config.max_tgt_len), config.rope_base
+        )
+        self.encoder_layers = nn.ModuleList(
+            EncoderLayer(config) for _ in range(config.n_encoder_layers)
+        )
+        self.encoder_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.decoder_layers = nn.ModuleList(
+            DecoderLayer(config) for _ in range(config.n_decoder_layers)
+        )
+        self.decoder_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.lm_head = (
+            None
+            if config.tie_embeddings
+            else nn.Linear(config.d_model, config.vocab_size, bias=False)
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        causal = torch.tril(torch.ones(config.max_tgt_len, config.max_tgt_len, dtype=torch.bool))
+        self.register_buffer("causal", causal, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Deterministic given the torch seed: normal(0, 0.02) linears, D^-1/2 embeddings."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.02)
+            elif isinstance(module, RMSNorm):
+                nn.init.ones_(module.weight)
+        nn.init.normal_(self.embed.weight, std=self.config.d_model**-0.5)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ------------------------------------------------------------------ pieces
+    def _embed(self, ids: Tensor) -> Tensor:
+        return self.dropout(self.embed(ids) * self.embed_scale)
+
+    def _logits(self, x: Tensor) -> Tensor:
+        x = self.decoder_norm(x)
+        return self.lm_head(x) if self.lm_head is not None else F.linear(x, self.embed.weight)
+
+    def encode(self, src_ids: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """src_ids ``(b, s)`` int64, src_mask ``(b, s)`` bool -> cross K and V ``(L, b, h_kv, s, d)``.
+
+        ``s`` may be anything up to ``max_src_len``.
+        """
+        s = src_ids.shape[1]
+        cos, sin = self.rope.tables(torch.arange(s, device=src_ids.device))
+        key_mask = src_mask.view(src_mask.shape[0], 1, 1, s)  # (b, 1, 1, s)
+        x = self._embed(src_ids)  # (b, s, D)
+        for layer in self.encoder_layers:
+            x = layer(x, cos, sin, key_mask)
+        memory = self.encoder_norm(x)
+        keys, values = zip(
+            *(layer.cross_attn.project_kv(memory) for layer in self.decoder_layers), strict=True
+        )
+        return torch.stack(keys), torch.stack(values)
+
+    def decode_step(
+        self, tokens: Tensor, pos: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor,
+        self_k: Tensor, self_v: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        """One cached decoder step for every row of the batch.
+
+        tokens ``(b, 1)`` int64 (the token at position ``pos``); pos ``(1,)`` int64, shared by all
+        rows; src_mask ``(b, s)``; cross_k/cross_v ``(L, b, h_kv, s, d)`` from :meth:`encode`;
+        self_k/self_v ``(L, b, h_kv, T, d)``. Returns logits ``(b, V)`` for the token at
+        ``pos + 1`` and the updated caches (same shapes as given).
+        """
+        cos, sin = self.rope.tables(pos)  # (1, d/2)
+        key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])  # (b, 1, 1, s)
+        x = self._embed(tokens)  # (b, 1, D)
+        new_k, new_v = [], []
+        for i, layer in enumerate(self.decoder_layers):
+            x, k_i, v_i = layer.step(
+                x, cos, sin, pos, self_k[i], self_v[i], cross_k[i], cross_v[i], key_mask
+            )
+            new_k.append(k_i)
+            new_v.append(v_i)
+        return self._logits(x)[:, 0], torch.stack(new_k), torch.stack(new_v)
+
+    def decode_full(
+        self, tgt_in: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor
+    ) -> Tensor:
+        """Whole-sequence decoder without a cache: tgt_in ``(b, t)`` -> logits ``(b, t, V)``."""
+        t = tgt_in.shape[1]
+        cos, sin = self.rope.tables(torch.arange(t, device=tgt_in.device))
+        causal = self.causal[:t, :t].view(1, 1, t, t)
+        key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])
+        x = self._embed(tgt_in)
+        for i, layer in enumerate(self.decoder_layers):
+            x = layer(x, cos, sin, causal, cross_k[i], cross_v[i], key_mask)
+        return self._logits(x)
+
+    def forward(self, src_ids: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """Training form: logits ``(b, t, V)`` for teacher-forced decoder input ``tgt_in``."""
+        cross_k, cross_v = self.encode(src_ids, src_mask)
+        return self.decode_full(tgt_in, src_mask, cross_k, cross_v)
+
+    def empty_cache(self, batch: int) -> tuple[Tensor, Tensor]:
+        """Zeroed self-attention caches ``(L, b, h_kv, T, d)`` (the cache rule's start state)."""
+        c = self.config
+        shape = (c.n_decoder_layers, batch, c.n_kv_heads, c.max_tgt_len, c.head_dim)
+        device = self.embed.weight.device
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)

@@ -1,0 +1,290 @@
+"""Decoding algorithms (greedy, sampling, beam search), written once over a backend interface.
+
+PyTorch-free (numpy only): eager PyTorch, ONNX Runtime and ExecuTorch are backends that implement
+:class:`Seq2SeqBackend`; the search code here never knows which one it drives.
+
+The cache rule, as every backend must honour it (the model defines it in
+``lingolite.model.write_cache``; this module is the one place a runtime applies it):
+
+1. ``encode`` runs once per batch and returns :class:`Memory`; its arrays never change afterwards.
+2. ``init_cache(b)`` returns the start state (zeros for a KV cache).
+3. Step ``i`` feeds one token per row at position ``pos = i`` (BOS at ``pos = 0``) together with the
+   cache returned by step ``i - 1``; the backend returns the logits for position ``i + 1`` and the
+   new cache, which replaces the old one.
+4. Beam search reorders rows by taking cache and memory rows along their batch axis
+   (:data:`CACHE_BATCH_AXIS` for every cache array, axis 0 of ``src_mask``, axis 1 of the cross
+   K/V): a row's cache always describes exactly the prefix of the hypothesis in that row.
+5. At most ``max_tgt_len`` tokens are fed (positions ``0 .. max_tgt_len - 1``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float32]
+TokenIds = list[int]
+Cache = tuple[npt.NDArray[np.generic], ...]
+
+# Every cache array is laid out (layers, batch, ...): rows are reordered along axis 1.
+CACHE_BATCH_AXIS = 1
+
+
+class Memory(NamedTuple):
+    """What the encoder hands the decoder: src_mask ``(b, s)``; cross_k/v ``(L, b, h_kv, s, d)``."""
+
+    src_mask: BoolArray
+    cross_k: FloatArray
+    cross_v: FloatArray
+
+    def take(self, rows: IntArray) -> Memory:
+        return Memory(self.src_mask[rows], self.cross_k[:, rows], self.cross_v[:, rows])
+
+
+class Seq2SeqBackend(Protocol):
+    """What a runtime implements so that the search code can drive it."""
+
+    @property
+    def max_tgt_len(self) -> int: ...
+
+    def encode(self, src_ids: IntArray, src_mask: BoolArray) -> Memory: ...
+
+    def init_cache(self, batch: int) -> Cache: ...
+
+    def decode_step(
+        self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
+    ) -> tuple[FloatArray, Cache]:
+        """tokens ``(b,)`` at position ``pos`` -> logits ``(b, V)`` float32 and the new cache."""
+        ...
+
+
+class SearchError(ValueError):
+    """Invalid decoding options; the message names the option and its value."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Decoding options. ``num_beams > 1`` selects beam search, ``do_sample`` sampling."""
+
+    max_length: int = 128
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    early_stopping: bool = False
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def validate(self, max_tgt_len: int) -> None:
+        errors = []
+        if not 1 <= self.max_length <= max_tgt_len:
+            errors.append(f"max_length must be in [1, {max_tgt_len}], got {self.max_length}")
+        if self.num_beams < 1:
+            errors.append(f"num_beams must be >= 1, got {self.num_beams}")
+        if self.do_sample and self.num_beams > 1:
+            errors.append("sampling and beam search are exclusive (num_beams > 1 with do_sample)")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            errors.append(f"temperature must be finite and > 0, got {self.temperature}")
+        if self.top_k < 0:
+            errors.append(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            errors.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if not math.isfinite(self.length_penalty):
+            errors.append(f"length_penalty must be finite, got {self.length_penalty}")
+        if errors:
+            raise SearchError("invalid search config: " + "; ".join(errors))
+
+
+def log_softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    x = logits.astype(np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))  # type: ignore[no-any-return]
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[IntArray, BoolArray]:
+    """Right-pad id lists into ``(b, s)`` ids and a boolean mask (True on real tokens)."""
+    if not sequences or any(len(s) == 0 for s in sequences):
+        raise SearchError("every source sequence needs at least one token")
+    width = max(len(s) for s in sequences)
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.bool_)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = True
+    return ids, mask
+
+
+def generate(
+    backend: Seq2SeqBackend,
+    src_ids: IntArray,
+    src_mask: BoolArray,
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    config: SearchConfig | None = None,
+) -> list[TokenIds]:
+    """Translate a right-padded batch; returns one token list per row, without BOS and EOS."""
+    config = config or SearchConfig()
+    config.validate(backend.max_tgt_len)
+    memory = backend.encode(src_ids, src_mask)
+    if config.num_beams > 1:
+        return _beam_search(backend, memory, bos_id, eos_id, config)
+    rng = np.random.default_rng(config.seed) if config.do_sample else None
+    return _greedy_or_sample(backend, memory, bos_id, eos_id, pad_id, config, rng)
+
+
+def _greedy_or_sample(
+    backend: Seq2SeqBackend,
+    memory: Memory,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    config: SearchConfig,
+    rng: np.random.Generator | None,
+) -> list[TokenIds]:
+    batch = memory.src_mask.shape[0]
+    cache = backend.init_cache(batch)
+    tokens = np.full((batch,), bos_id, dtype=np.int64)
+    done = np.zeros((batch,), dtype=np.bool_)
+    out: list[TokenIds] = [[] for _ in range(batch)]
+    for pos in range(config.max_length):
+        logits, cache = backend.decode_step(tokens, pos, memory, cache)
+        if rng is None:
+            nxt = logits.argmax(axis=-1).astype(np.int64)
+        else:
+            nxt = sample_tokens(logits, config, rng)
+        for row in np.flatnonzero(~done):
+            if nxt[row] == eos_id:
+                done[row] = True
+            else:
+                out[row].append(int(nxt[row]))
+        if done.all():
+            break
+        # Finished rows keep stepping (their outputs are ignored) so shapes stay static.
+        tokens = np.where(done, pad_id, nxt).astype(np.int64)
+    return out
+
+
+def sample_tokens(
+    logits: npt.NDArray[np.floating], config: SearchConfig, rng: np.random.Generator
+) -> IntArray:
+    """Sample one token per row with temperature, top-k and top-p (nucleus) filtering.
+
+    top-p keeps the smallest set of most likely tokens whose cumulative probability is >= p; the
+    most likely token is always kept. Work is in float64 after subtracting the row max, so
+    temperatures from 1e-8 to 1e8 stay finite (tiny ones approach greedy, huge ones uniform).
+    """
+    logp = log_softmax(logits.astype(np.float64) / config.temperature)
+    vocab = logp.shape[-1]
+    order = np.argsort(-logp, axis=-1, kind="stable")  # most likely first
+    sorted_p = np.exp(np.take_along_axis(logp, order, axis=-1))
+    keep = np.ones_like(sorted_p, dtype=np.bool_)
+    if 0 < config.top_k < vocab:
+        keep[:, config.top_k :] = False
+    if config.top_p < 1.0:
+        mass_before = np.cumsum(sorted_p, axis=-1) - sorted_p  # exclusive cumulative sum
+        keep &= mass_before < config.top_p
+    keep[:, 0] = True
+    probs = np.where(keep, sorted_p, 0.0)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    choice = np.array([rng.choice(vocab, p=row) for row in probs], dtype=np.int64)
+    return np.take_along_axis(order, choice[:, None], axis=-1)[:, 0].astype(np.int64)
+
+
+def length_normalised(score: float, length: int, alpha: float) -> float:
+    """``score / length ** alpha``.
+
+    ``length`` counts generated tokens including EOS, so a hypothesis that ends at once (EOS as its
+    first token) has length 1, never 0: the division is defined for every alpha, and alpha = 0
+    ranks by raw log-probability.
+    """
+    return score / (length**alpha)
+
+
+@dataclass
+class _Hypotheses:
+    """Finished hypotheses of one sentence: at most ``num_beams``, best first."""
+
+    num_beams: int
+    items: list[tuple[float, TokenIds]]
+
+    def add(self, score: float, tokens: TokenIds) -> None:
+        self.items.append((score, tokens))
+        self.items.sort(key=lambda item: -item[0])
+        del self.items[self.num_beams :]
+
+    def is_done(self, best_running: float, length: int, config: SearchConfig) -> bool:
+        if len(self.items) < self.num_beams:
+            return False
+        if config.early_stopping:
+            return True
+        # The usual heuristic (HF's early_stopping=False): stop once the best running beam,
+        # normalised at its current length, cannot beat the worst kept finished hypothesis.
+        bound = length_normalised(best_running, length, config.length_penalty)
+        return self.items[-1][0] >= bound
+
+
+def _beam_search(
+    backend: Seq2SeqBackend, memory: Memory, bos_id: int, eos_id: int, config: SearchConfig
+) -> list[TokenIds]:
+    batch, k = memory.src_mask.shape[0], config.num_beams
+    rows = np.repeat(np.arange(batch), k)  # row r*k + j is beam j of sentence r
+    memory = memory.take(rows)
+    cache = backend.init_cache(batch * k)
+    tokens = np.full((batch * k,), bos_id, dtype=np.int64)
+    # Only the first beam of each sentence is live at the start: the others are copies of it.
+    beam_scores = np.tile(np.array([0.0] + [-1e9] * (k - 1)), batch)
+    prefixes: list[TokenIds] = [[] for _ in range(batch * k)]
+    finished = [_Hypotheses(k, []) for _ in range(batch)]
+    done = np.zeros((batch,), dtype=np.bool_)
+
+    for pos in range(config.max_length):
+        logits, cache = backend.decode_step(tokens, pos, memory, cache)
+        vocab = logits.shape[-1]
+        scores = log_softmax(logits) + beam_scores[:, None]  # (b*k, V)
+        scores = scores.reshape(batch, k * vocab)
+        top = np.argsort(-scores, axis=-1, kind="stable")[:, : 2 * k]  # (b, 2k)
+        next_rows = np.zeros((batch * k,), dtype=np.int64)
+        next_tokens = np.full((batch * k,), eos_id, dtype=np.int64)
+        next_scores = np.full((batch * k,), -1e9)
+        next_prefixes: list[TokenIds] = [[] for _ in range(batch * k)]
+        length = pos + 1  # generated tokens including the one chosen now
+        for r in range(batch):
+            if done[r]:
+                continue
+            filled = 0
+            for flat in top[r]:
+                src_row, token = r * k + int(flat) // vocab, int(flat) % vocab
+                score = float(scores[r, flat])
+                if token == eos_id:
+                    normed = length_normalised(score, length, config.length_penalty)
+                    finished[r].add(normed, prefixes[src_row])
+                    continue
+                slot = r * k + filled
+                next_rows[slot], next_tokens[slot], next_scores[slot] = src_row, token, score
+                next_prefixes[slot] = [*prefixes[src_row], token]
+                filled += 1
+                if filled == k:
+                    break
+            best_running = float(next_scores[r * k])
+            done[r] = finished[r].is_done(best_running, length, config)
+        if done.all():
+            break
+        cache = tuple(np.take(a, next_rows, axis=CACHE_BATCH_AXIS) for a in cache)
+        tokens, beam_scores, prefixes = next_tokens, next_scores, next_prefixes
+
+    for r in range(batch):
+        if not done[r]:  # ran out of length: running beams compete with finished ones
+            for j in range(k):
+                score, prefix = float(beam_scores[r * k + j]), prefixes[r * k + j]
+                finished[r].add(length_normalised(score, len(prefix), config.length_penalty), prefix)
+    return [finished[r].items[0][1] for r in range(batch)]
