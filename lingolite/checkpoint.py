@@ -2,7 +2,8 @@
 
 A checkpoint folder::
 
-    config.json        {"format_version": 1, "model": {...ModelConfig...}, "weights": "model.safetensors"}
+    config.json        {"format_version": 1, "model": {...ModelConfig...},
+                        "weights": "model.safetensors"}
     model.safetensors  every parameter, keyed by its state_dict name
 
 Loading reads the weights only through ``safetensors`` (which parses a JSON header and raw
@@ -48,7 +49,9 @@ def save_pretrained(
     return directory
 
 
-def write_model_files(model: LingoLite, folder: Path, *, extra: dict[str, Any] | None = None) -> None:
+def write_model_files(
+    model: LingoLite, folder: Path, *, extra: dict[str, Any] | None = None
+) -> None:
     """Write config.json and model.safetensors into an existing (temporary) folder."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
@@ -101,8 +104,7 @@ def load_state(directory: Path | str, name: str) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
-            f"{path} is not a valid safetensors file ({exc}); LingoLite never loads pickled "
-            "weights"
+            f"{path} is not a valid safetensors file ({exc}); LingoLite never loads pickled weights"
         ) from exc
 
 

@@ -15,6 +15,11 @@ class ConfigError(ValueError):
     """A model config with one or more invalid fields; the message lists all of them."""
 
 
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "int": int, "float": (int, float), "bool": bool, "str": str,
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Hyper-parameters of a LingoLite encoder-decoder.
@@ -68,7 +73,7 @@ class ModelConfig:
 
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            expected = {"int": int, "float": (int, float), "bool": bool, "str": str}[str(f.type)]
+            expected = _FIELD_TYPES[str(f.type)]
             is_bool = isinstance(value, bool)
             if (f.type != "bool" and is_bool) or not isinstance(value, expected):
                 errors.append(f"{f.name} must be of type {f.type}, got {value!r}")

@@ -26,7 +26,7 @@ def run_demo(size: str, seed: int = 0) -> dict[str, object]:
     config = ModelConfig.from_name(size, dropout=0.0)
     model = LingoLite(config).eval()
     rng = np.random.default_rng(seed)
-    sources = [list(rng.integers(4, config.vocab_size, n)) + [config.eos_id] for n in (9, 5)]
+    sources = [[*rng.integers(4, config.vocab_size, n).tolist(), config.eos_id] for n in (9, 5)]
     src_ids, src_mask = pad_batch(sources, config.pad_id)
     backend = EagerBackend(model)
     memory = backend.encode(src_ids, src_mask)

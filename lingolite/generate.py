@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from lingolite.model import LingoLite
@@ -33,7 +34,7 @@ class EagerBackend:
     def max_tgt_len(self) -> int:
         return self.model.config.max_tgt_len
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:  # type: ignore[type-arg]
+    def _tensor(self, array: npt.NDArray[np.generic]) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     @torch.inference_mode()
@@ -101,7 +102,7 @@ def check_source(src_ids: IntArray, src_mask: BoolArray, max_src_len: int) -> No
 def translate_ids(
     model: LingoLite, sources: Sequence[Sequence[int]], config: SearchConfig | None = None
 ) -> list[TokenIds]:
-    """Decode a batch of source id lists (each ``[<2xx>] + pieces + [eos]``) with the eager model."""
+    """Decode source id lists (each ``[<2xx>] + pieces + [eos]``) with the eager model."""
     c = model.config
     src_ids, src_mask = pad_batch(sources, c.pad_id)
     return generate(

@@ -25,6 +25,7 @@ the token at position ``pos`` writes its K/V into slot ``pos`` and attends to sl
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -155,7 +156,8 @@ class Attention(nn.Module):
 
     def merge(self, out: Tensor) -> Tensor:
         b, _, n, _ = out.shape
-        return self.wo(out.transpose(1, 2).reshape(b, n, self.n_heads * self.head_dim))
+        merged: Tensor = self.wo(out.transpose(1, 2).reshape(b, n, self.n_heads * self.head_dim))
+        return merged
 
     def self_attend(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor) -> Tensor:
         """Self-attention over the whole of ``x`` ``(b, n, D)`` with rotary tables ``(n, d/2)``."""
@@ -194,7 +196,8 @@ class SwiGLU(nn.Module):
         self.w2 = nn.Linear(config.ffn_dim, config.d_model, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        out: Tensor = self.w2(F.silu(self.w1(x)) * self.w3(x))
+        return out
 
 
 class EncoderLayer(nn.Module):
@@ -208,7 +211,8 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor) -> Tensor:
         x = x + self.dropout(self.attn.self_attend(self.attn_norm(x), cos, sin, mask))
-        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+        out: Tensor = x + self.dropout(self.ffn(self.ffn_norm(x)))
+        return out
 
 
 class DecoderLayer(nn.Module):
@@ -242,7 +246,8 @@ class DecoderLayer(nn.Module):
 
     def _cross_and_ffn(self, x: Tensor, k: Tensor, v: Tensor, src_mask: Tensor) -> Tensor:
         x = x + self.dropout(self.cross_attn.cross_attend(self.cross_norm(x), k, v, src_mask))
-        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+        out: Tensor = x + self.dropout(self.ffn(self.ffn_norm(x)))
+        return out
 
 
 class LingoLite(nn.Module):
@@ -293,15 +298,22 @@ class LingoLite(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ pieces
+    def _decoder_layers(self) -> list[DecoderLayer]:
+        return cast(list[DecoderLayer], list(self.decoder_layers))
+
     def _embed(self, ids: Tensor) -> Tensor:
-        return self.dropout(self.embed(ids) * self.embed_scale)
+        x: Tensor = self.dropout(self.embed(ids) * self.embed_scale)
+        return x
 
     def _logits(self, x: Tensor) -> Tensor:
         x = self.decoder_norm(x)
-        return self.lm_head(x) if self.lm_head is not None else F.linear(x, self.embed.weight)
+        if self.lm_head is not None:
+            logits: Tensor = self.lm_head(x)
+            return logits
+        return F.linear(x, self.embed.weight)
 
     def encode(self, src_ids: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """src_ids ``(b, s)`` int64, src_mask ``(b, s)`` bool -> cross K and V ``(L, b, h_kv, s, d)``.
+        """Source ids ``(b, s)`` int64 and mask ``(b, s)`` -> cross K, V ``(L, b, h_kv, s, d)``.
 
         ``s`` may be anything up to ``max_src_len``.
         """
@@ -309,11 +321,11 @@ class LingoLite(nn.Module):
         cos, sin = self.rope.tables(torch.arange(s, device=src_ids.device))
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, s)  # (b, 1, 1, s)
         x = self._embed(src_ids)  # (b, s, D)
-        for layer in self.encoder_layers:
-            x = layer(x, cos, sin, key_mask)
+        for enc_layer in self.encoder_layers:
+            x = enc_layer(x, cos, sin, key_mask)
         memory = self.encoder_norm(x)
         keys, values = zip(
-            *(layer.cross_attn.project_kv(memory) for layer in self.decoder_layers), strict=True
+            *(layer.cross_attn.project_kv(memory) for layer in self._decoder_layers()), strict=True
         )
         return torch.stack(keys), torch.stack(values)
 
@@ -332,7 +344,7 @@ class LingoLite(nn.Module):
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])  # (b, 1, 1, s)
         x = self._embed(tokens)  # (b, 1, D)
         new_k, new_v = [], []
-        for i, layer in enumerate(self.decoder_layers):
+        for i, layer in enumerate(self._decoder_layers()):
             x, k_i, v_i = layer.step(
                 x, cos, sin, pos, self_k[i], self_v[i], cross_k[i], cross_v[i], key_mask
             )

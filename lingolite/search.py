@@ -207,7 +207,7 @@ def length_normalised(score: float, length: int, alpha: float) -> float:
     first token) has length 1, never 0: the division is defined for every alpha, and alpha = 0
     ranks by raw log-probability.
     """
-    return score / (length**alpha)
+    return float(score / (length**alpha))
 
 
 @dataclass
@@ -286,5 +286,7 @@ def _beam_search(
         if not done[r]:  # ran out of length: running beams compete with finished ones
             for j in range(k):
                 score, prefix = float(beam_scores[r * k + j]), prefixes[r * k + j]
-                finished[r].add(length_normalised(score, len(prefix), config.length_penalty), prefix)
+                finished[r].add(
+                    length_normalised(score, len(prefix), config.length_penalty), prefix
+                )
     return [finished[r].items[0][1] for r in range(batch)]

@@ -59,8 +59,8 @@ def atomic_directory(target: Path, *, force: bool = False) -> Iterator[Path]:
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def resolve_inside(folder: Path, name: str, what: str = "file") -> Path:
-    """Resolve ``name`` relative to ``folder``; refuse absolute paths, ``..`` and symlink escapes."""
+def resolve_inside(folder: Path, name: object, what: str = "file") -> Path:
+    """Resolve ``name`` inside ``folder``; refuse absolute paths, ``..`` and symlink escapes."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"{what} name must be a non-empty string, got {name!r}")
     if Path(name).is_absolute():
