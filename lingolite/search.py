@@ -19,6 +19,7 @@ The cache rule, as every backend must honour it (the model defines it in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,7 +74,8 @@ class SearchError(ValueError):
 class SearchConfig:
     """Decoding options. ``num_beams > 1`` selects beam search, ``do_sample`` sampling."""
 
-    max_length: int = 128
+    # Tokens to generate at most (EOS excluded); None means the backend's max_tgt_len.
+    max_length: int | None = None
     num_beams: int = 1
     length_penalty: float = 1.0
     early_stopping: bool = False
@@ -85,7 +87,7 @@ class SearchConfig:
 
     def validate(self, max_tgt_len: int) -> None:
         errors = []
-        if not 1 <= self.max_length <= max_tgt_len:
+        if self.max_length is not None and not 1 <= self.max_length <= max_tgt_len:
             errors.append(f"max_length must be in [1, {max_tgt_len}], got {self.max_length}")
         if self.num_beams < 1:
             errors.append(f"num_beams must be >= 1, got {self.num_beams}")
@@ -135,11 +137,18 @@ def generate(
     """Translate a right-padded batch; returns one token list per row, without BOS and EOS."""
     config = config or SearchConfig()
     config.validate(backend.max_tgt_len)
+    if config.max_length is None:
+        config = dataclasses.replace(config, max_length=backend.max_tgt_len)
     memory = backend.encode(src_ids, src_mask)
     if config.num_beams > 1:
         return _beam_search(backend, memory, bos_id, eos_id, config)
     rng = np.random.default_rng(config.seed) if config.do_sample else None
     return _greedy_or_sample(backend, memory, bos_id, eos_id, pad_id, config, rng)
+
+
+def _max_length(config: SearchConfig) -> int:
+    assert config.max_length is not None, "generate() resolves max_length before searching"
+    return config.max_length
 
 
 def _greedy_or_sample(
@@ -156,7 +165,7 @@ def _greedy_or_sample(
     tokens = np.full((batch,), bos_id, dtype=np.int64)
     done = np.zeros((batch,), dtype=np.bool_)
     out: list[TokenIds] = [[] for _ in range(batch)]
-    for pos in range(config.max_length):
+    for pos in range(_max_length(config)):
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
         if rng is None:
             nxt = logits.argmax(axis=-1).astype(np.int64)
@@ -247,7 +256,7 @@ def _beam_search(
     finished = [_Hypotheses(k, []) for _ in range(batch)]
     done = np.zeros((batch,), dtype=np.bool_)
 
-    for pos in range(config.max_length):
+    for pos in range(_max_length(config)):
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
         vocab = logits.shape[-1]
         scores = log_softmax(logits) + beam_scores[:, None]  # (b*k, V)

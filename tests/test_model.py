@@ -1,0 +1,270 @@
+"""Model components: unit tests and property tests (RMSNorm, RoPE, GQA, masked softmax, cache)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lingolite.model import (
+    LingoLite,
+    RMSNorm,
+    RotaryEmbedding,
+    apply_rotary,
+    grouped_attention,
+    masked_softmax,
+    write_cache,
+)
+from tests.helpers import random_batch, small_config, small_model
+
+BSZ = 2
+FAST = settings(max_examples=25, deadline=None)
+
+
+def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor):  # type: ignore[no-untyped-def]
+    """Plain multi-head attention with K/V repeated per query head (what GQA must equal)."""
+    g = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    return masked_softmax(scores, mask) @ v
+
+
+# ---------------------------------------------------------------------------- RMSNorm
+@FAST
+@given(scale=st.floats(1e-3, 1e3), seed=st.integers(0, 1000))
+def test_rmsnorm_is_invariant_to_positive_scaling(scale: float, seed: int) -> None:
+    torch.manual_seed(seed)
+    norm = RMSNorm(16, eps=1e-12)
+    x = torch.randn(3, 5, 16, dtype=torch.float64).float() + 0.1
+    torch.testing.assert_close(norm(x * scale), norm(x), rtol=1e-4, atol=1e-5)
+
+
+def test_rmsnorm_output_has_unit_rms_and_uses_weight() -> None:
+    norm = RMSNorm(8, eps=1e-6)
+    x = torch.randn(4, 8) * 7
+    rms = norm(x).pow(2).mean(-1).sqrt()
+    torch.testing.assert_close(rms, torch.ones(4), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        norm.weight.fill_(2.0)
+    torch.testing.assert_close(
+        norm(x).pow(2).mean(-1).sqrt(), 2 * torch.ones(4), rtol=1e-4, atol=1e-4
+    )
+
+
+# ---------------------------------------------------------------------------- RoPE
+def test_rope_tables_are_not_persistent() -> None:
+    rope = RotaryEmbedding(8, 16, 10000.0)
+    assert rope.state_dict() == {}
+    assert rope.cos.shape == (16, 4)
+
+
+def test_rope_rotates_adjacent_pairs() -> None:
+    rope = RotaryEmbedding(4, 8, 100.0)
+    x = torch.tensor([1.0, 0.0, 0.0, 1.0]).view(1, 1, 1, 4)
+    cos, sin = rope.tables(torch.tensor([3]))
+    out = apply_rotary(x, cos, sin).flatten()
+    theta0, theta1 = 3 * 1.0, 3 * 100.0 ** (-2 / 4)
+    expected = torch.tensor(
+        [math.cos(theta0), math.sin(theta0), -math.sin(theta1), math.cos(theta1)]
+    )
+    torch.testing.assert_close(out, expected)
+
+
+@FAST
+@given(
+    m=st.integers(0, 40), n=st.integers(0, 40), shift=st.integers(0, 20), seed=st.integers(0, 99)
+)
+def test_rope_score_depends_only_on_position_offset(m: int, n: int, shift: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    rope = RotaryEmbedding(16, 64, 10000.0)
+    q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
+
+    def score(qp: int, kp: int) -> torch.Tensor:
+        qc, qs = rope.tables(torch.tensor([qp]))
+        kc, ks = rope.tables(torch.tensor([kp]))
+        return (apply_rotary(q, qc, qs) * apply_rotary(k, kc, ks)).sum()
+
+    torch.testing.assert_close(score(m, n), score(m + shift, n + shift), rtol=1e-4, atol=1e-4)
+
+
+def test_rope_preserves_norm() -> None:
+    rope = RotaryEmbedding(8, 32, 10000.0)
+    x = torch.randn(2, 3, 32, 8)
+    cos, sin = rope.tables(torch.arange(32))
+    torch.testing.assert_close(apply_rotary(x, cos, sin).norm(dim=-1), x.norm(dim=-1))
+
+
+# ---------------------------------------------------------------------------- attention
+@FAST
+@given(
+    b=st.integers(1, 3), h_kv=st.integers(1, 3), g=st.integers(1, 3), n=st.integers(1, 6),
+    m=st.integers(1, 7), d=st.sampled_from([2, 4, 8]), seed=st.integers(0, 999),
+)  # fmt: skip
+def test_gqa_equals_mha_with_repeated_kv_and_has_the_right_shape(
+    b: int, h_kv: int, g: int, n: int, m: int, d: int, seed: int
+) -> None:
+    torch.manual_seed(seed)
+    q = torch.randn(b, h_kv * g, n, d)
+    k, v = torch.randn(b, h_kv, m, d), torch.randn(b, h_kv, m, d)
+    mask = torch.rand(b, 1, n, m) > 0.3
+    out = grouped_attention(q, k, v, mask)
+    assert out.shape == (b, h_kv * g, n, d)
+    torch.testing.assert_close(out, reference_attention(q, k, v, mask), rtol=1e-5, atol=1e-5)
+
+
+def test_attention_module_never_repeats_kv() -> None:
+    import inspect
+
+    import lingolite.model as model_module
+
+    source = inspect.getsource(model_module)
+    assert "repeat_interleave" not in source and ".repeat(" not in source
+
+
+@FAST
+@given(rows=st.integers(1, 4), cols=st.integers(1, 6), seed=st.integers(0, 999))
+def test_fully_masked_rows_give_zeros_and_finite_gradients(rows: int, cols: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    scores = (torch.randn(rows, cols) * 50).requires_grad_()
+    mask = torch.rand(rows, cols) > 0.5
+    mask[0] = False  # at least one fully masked row
+    probs = masked_softmax(scores, mask)
+    assert torch.isfinite(probs).all()
+    assert torch.equal(probs[0], torch.zeros(cols))
+    live = mask.any(-1)
+    torch.testing.assert_close(probs[live].sum(-1), torch.ones(int(live.sum())))
+    (probs * torch.randn(rows, cols)).sum().backward()  # type: ignore[no-untyped-call]
+    assert scores.grad is not None and torch.isfinite(scores.grad).all()
+
+
+def test_masked_softmax_matches_softmax_when_nothing_is_masked() -> None:
+    scores = torch.randn(3, 5)
+    torch.testing.assert_close(
+        masked_softmax(scores, torch.ones(3, 5, dtype=torch.bool)), scores.softmax(-1)
+    )
+
+
+def test_extreme_scores_stay_finite() -> None:
+    scores = torch.tensor([[3e38, -3e38, 0.0], [-3e38, -3e38, -3e38]])
+    probs = masked_softmax(scores, torch.tensor([[True, True, False], [True, True, True]]))
+    assert torch.isfinite(probs).all()
+    torch.testing.assert_close(probs[0], torch.tensor([1.0, 0.0, 0.0]))
+
+
+# ---------------------------------------------------------------------------- cache
+def test_write_cache_writes_only_the_position_slot() -> None:
+    cache = torch.zeros(BSZ, 2, 5, 3)
+    new = torch.ones(BSZ, 2, 1, 3)
+    out = write_cache(cache, new, torch.tensor([2]))
+    assert torch.equal(out[:, :, 2], torch.ones(BSZ, 2, 3))
+    assert out.sum() == new.sum()
+
+
+def test_empty_cache_shape_matches_the_documented_layout() -> None:
+    config = small_config()
+    k, v = LingoLite(config).empty_cache(3)
+    expected = (config.n_decoder_layers, 3, config.n_kv_heads, config.max_tgt_len, config.head_dim)
+    assert k.shape == v.shape == expected and not k.any()
+
+
+def test_cache_buffers_never_enter_the_state_dict() -> None:
+    keys = small_model().state_dict().keys()
+    assert not any("causal" in k or "rope" in k for k in keys)
+
+
+@pytest.mark.parametrize("batch,length", [(1, 1), (1, 24), (3, 7)])
+def test_cached_steps_equal_full_decoding(batch: int, length: int) -> None:
+    model = small_model()
+    src, mask = random_batch(batch, length)
+    tgt = torch.randint(4, 97, (batch, model.config.max_tgt_len))  # up to the max-length boundary
+    full = model(src, mask, tgt)
+    cross_k, cross_v = model.encode(src, mask)
+    self_k, self_v = model.empty_cache(batch)
+    for pos in range(tgt.shape[1]):
+        logits, self_k, self_v = model.decode_step(
+            tgt[:, pos : pos + 1], torch.tensor([pos]), mask, cross_k, cross_v, self_k, self_v
+        )
+        torch.testing.assert_close(logits, full[:, pos], rtol=1e-4, atol=1e-4)
+
+
+def test_cross_kv_shape_and_padding_does_not_change_real_rows() -> None:
+    model = small_model()
+    src, mask = random_batch(1, 6)
+    padded = torch.cat([src, torch.zeros(1, 4, dtype=torch.long)], 1)
+    padded_mask = torch.cat([mask, torch.zeros(1, 4, dtype=torch.bool)], 1)
+    tgt = torch.randint(4, 97, (1, 5))
+    cross_k, _ = model.encode(padded, padded_mask)
+    c = model.config
+    assert cross_k.shape == (c.n_decoder_layers, 1, c.n_kv_heads, 10, c.head_dim)
+    torch.testing.assert_close(
+        model(padded, padded_mask, tgt), model(src, mask, tgt), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_all_padding_source_stays_finite_forward_and_backward() -> None:
+    model = small_model()
+    model.train()
+    src = torch.zeros(BSZ, 5, dtype=torch.long)
+    mask = torch.zeros(BSZ, 5, dtype=torch.bool)
+    logits = model(src, mask, torch.randint(4, 97, (BSZ, 4)))
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_tied_and_untied_embeddings() -> None:
+    tied = small_model(tie_embeddings=True)
+    untied = small_model(tie_embeddings=False)
+    assert "lm_head.weight" not in tied.state_dict()
+    assert "lm_head.weight" in untied.state_dict()
+    assert untied.num_parameters() - tied.num_parameters() == 97 * 32
+
+
+def test_embedding_scale_is_computed_once() -> None:
+    model = small_model()
+    assert model.embed_scale == pytest.approx(math.sqrt(32))
+
+
+def test_same_seed_gives_identical_weights_and_outputs() -> None:
+    a, b = small_model(seed=3), small_model(seed=3)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+    src, mask = random_batch(2, 5)
+    tgt = torch.randint(4, 97, (2, 3))
+    assert torch.equal(a(src, mask, tgt), b(src, mask, tgt))
+    assert not torch.equal(small_model(seed=4).embed.weight, a.embed.weight)
+
+
+class _Encoder(torch.nn.Module):
+    def __init__(self, model: LingoLite) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, src_ids: torch.Tensor, src_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.encode(src_ids, src_mask)
+
+
+class _Step(torch.nn.Module):
+    def __init__(self, model: LingoLite) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.model.decode_step(*args)
+
+
+def test_torch_export_strict_succeeds_on_encoder_and_decoder_step() -> None:
+    model = small_model()
+    src, mask = random_batch(BSZ, 6)
+    encoder = torch.export.export(_Encoder(model), (src, mask), strict=True)
+    cross_k, cross_v = model.encode(src, mask)
+    self_k, self_v = model.empty_cache(BSZ)
+    args = (torch.tensor([[5], [6]]), torch.tensor([3]), mask, cross_k, cross_v, self_k, self_v)
+    step = torch.export.export(_Step(model), args, strict=True)
+    torch.testing.assert_close(encoder.module()(src, mask)[0], cross_k)
+    torch.testing.assert_close(step.module()(*args)[0], model.decode_step(*args)[0])

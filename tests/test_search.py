@@ -1,0 +1,200 @@
+"""Decoding: greedy, sampling and beam search over the backend interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lingolite.generate import EagerBackend, RecomputeBackend, translate_ids
+from lingolite.search import (
+    BoolArray,
+    Cache,
+    FloatArray,
+    IntArray,
+    Memory,
+    SearchConfig,
+    SearchError,
+    generate,
+    length_normalised,
+    pad_batch,
+    sample_tokens,
+)
+from tests.helpers import small_model
+
+BOS, EOS, PAD = 1, 2, 0
+SOURCES = [[5, 10, 11, 12, EOS], [6, 20, EOS], [5, 7, 8, 9, 10, 11, 13, 40, 41, EOS]]
+
+
+class TableBackend:
+    """A fake model: the next-token log-probs are a fixed function of (last token, position).
+
+    Its cache is the token history, laid out (1, b, T) like a real cache, so the search's reorder
+    rule applies to it; it asserts that every step sees the history the search claims.
+    """
+
+    def __init__(self, table: dict[tuple[int, int], dict[int, float]], vocab: int = 8) -> None:
+        self.table, self.vocab = table, vocab
+        self.calls = 0
+
+    @property
+    def max_tgt_len(self) -> int:
+        return 6
+
+    def encode(self, src_ids: IntArray, src_mask: BoolArray) -> Memory:
+        b = src_ids.shape[0]
+        z = np.zeros((1, b, 1, 1, 1), dtype=np.float32)
+        return Memory(src_mask, z, z)
+
+    def init_cache(self, batch: int) -> Cache:
+        return (np.full((1, batch, self.max_tgt_len), -1, dtype=np.int64),)
+
+    def decode_step(
+        self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
+    ) -> tuple[FloatArray, Cache]:
+        self.calls += 1
+        history = cache[0].copy()
+        assert (history[0, :, pos:] == -1).all(), "cache slot written twice"
+        history[0, :, pos] = tokens
+        logits = np.full((tokens.shape[0], self.vocab), -30.0, dtype=np.float32)
+        for row, token in enumerate(tokens):
+            for nxt, logp in self.table.get((int(token), pos), {EOS: 0.0}).items():
+                logits[row, nxt] = logp
+        return logits, (history,)
+
+
+def run(backend: TableBackend, config: SearchConfig, batch: int = 1) -> list[list[int]]:
+    ids, mask = pad_batch([[5, EOS]] * batch, PAD)
+    return generate(backend, ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=config)
+
+
+# A greedy trap: token 3 looks best first (p=.6) but every continuation after it is poor, while
+# token 4 (p=.4) leads to a near-certain continuation.
+TRAP = {
+    (BOS, 0): {3: np.log(0.6), 4: np.log(0.4)},
+    (3, 1): {5: np.log(0.34), 6: np.log(0.33), 7: np.log(0.33)},
+    (4, 1): {5: np.log(0.99), 6: np.log(0.01)},
+    (5, 2): {EOS: 0.0},
+    (6, 2): {EOS: 0.0},
+    (7, 2): {EOS: 0.0},
+}
+
+
+def test_greedy_takes_the_locally_best_token_and_stops_at_eos() -> None:
+    assert run(TableBackend(TRAP), SearchConfig(max_length=6)) == [[3, 5]]
+
+
+def test_beam_search_escapes_the_greedy_trap() -> None:
+    assert run(TableBackend(TRAP), SearchConfig(max_length=6, num_beams=2)) == [[4, 5]]
+
+
+def test_beam_search_batches_sentences_independently() -> None:
+    out = run(TableBackend(TRAP), SearchConfig(max_length=6, num_beams=3), batch=3)
+    assert out == [[4, 5]] * 3
+
+
+def test_length_penalty_trades_length_for_probability() -> None:
+    # Short: EOS right away with p=.5. Long: 3 tokens with per-token p=.8 then EOS (p=.8^3 * 1).
+    table = {
+        (BOS, 0): {EOS: np.log(0.5), 3: np.log(0.5)},
+        (3, 1): {4: np.log(0.8), EOS: np.log(0.2)},
+        (4, 2): {5: np.log(0.8), EOS: np.log(0.2)},
+        (5, 3): {EOS: np.log(0.99)},
+    }
+    short = run(TableBackend(table), SearchConfig(max_length=6, num_beams=2, length_penalty=0.0))
+    long = run(TableBackend(table), SearchConfig(max_length=6, num_beams=2, length_penalty=2.0))
+    assert short == [[]]  # raw log-probability prefers stopping at once
+    assert long == [[3, 4, 5]]  # a strong length penalty prefers the longer hypothesis
+
+
+def test_length_normalisation_zero_length_edge_case() -> None:
+    # EOS as the first token has length 1 (EOS counts), so every alpha is defined.
+    assert length_normalised(-2.0, 1, 0.0) == -2.0
+    assert length_normalised(-2.0, 1, 5.0) == -2.0
+    assert length_normalised(-2.0, 4, 1.0) == -0.5
+
+
+def test_max_length_is_honoured_without_eos() -> None:
+    table = {(t, p): {3: 0.0} for t in range(8) for p in range(6)}
+    assert run(TableBackend(table), SearchConfig(max_length=4)) == [[3, 3, 3, 3]]
+    assert run(TableBackend(table), SearchConfig(max_length=4, num_beams=2)) == [[3, 3, 3, 3]]
+
+
+def test_invalid_options_are_all_reported() -> None:
+    bad = SearchConfig(max_length=0, num_beams=0, temperature=0.0, top_k=-1, top_p=1.5)
+    with pytest.raises(SearchError) as info:
+        run(TableBackend(TRAP), bad)
+    for text in ("max_length", "num_beams", "temperature", "top_k", "top_p"):
+        assert text in str(info.value)
+    with pytest.raises(SearchError, match="exclusive"):
+        run(TableBackend(TRAP), SearchConfig(num_beams=2, do_sample=True))
+
+
+# ---------------------------------------------------------------------------- sampling
+def test_top_k_one_and_tiny_temperature_are_greedy() -> None:
+    rng = np.random.default_rng(0)
+    logits = np.random.default_rng(1).normal(size=(4, 50)).astype(np.float32)
+    for cfg in (
+        SearchConfig(do_sample=True, top_k=1),
+        SearchConfig(do_sample=True, temperature=1e-8),
+    ):
+        assert (sample_tokens(logits, cfg, rng) == logits.argmax(-1)).all()
+
+
+def test_huge_temperature_is_finite_and_near_uniform() -> None:
+    rng = np.random.default_rng(0)
+    logits = np.array([[10.0, 0.0, -10.0, 5.0]] * 4000, dtype=np.float32)
+    tokens = sample_tokens(logits, SearchConfig(do_sample=True, temperature=1e8), rng)
+    counts = np.bincount(tokens, minlength=4)
+    assert counts.min() > 800
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p() -> None:
+    rng = np.random.default_rng(0)
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    logits = np.log(np.tile(probs, (3000, 1))).astype(np.float32)
+    tokens = sample_tokens(logits, SearchConfig(do_sample=True, top_p=0.8), rng)
+    assert set(tokens.tolist()) == {0, 1}  # 0.5 + 0.3 reaches 0.8
+    tokens = sample_tokens(logits, SearchConfig(do_sample=True, top_p=0.01), rng)
+    assert set(tokens.tolist()) == {0}  # the most likely token is always kept
+
+
+def test_sampling_is_reproducible_with_a_seed() -> None:
+    model = small_model()
+    cfg = SearchConfig(max_length=10, do_sample=True, seed=7, top_k=20)
+    assert translate_ids(model, SOURCES, cfg) == translate_ids(model, SOURCES, cfg)
+
+
+# ---------------------------------------------------------------------------- eager model
+@pytest.mark.parametrize("beams", [1, 3])
+def test_cached_decoding_is_token_identical_to_full_recomputation(beams: int) -> None:
+    model = small_model(seed=1)
+    ids, mask = pad_batch(SOURCES, PAD)
+    cfg = SearchConfig(max_length=16, num_beams=beams)
+    cached = generate(
+        EagerBackend(model), ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=cfg
+    )
+    recomputed = generate(
+        RecomputeBackend(model), ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=cfg
+    )
+    assert cached == recomputed
+    assert all(len(seq) <= 16 for seq in cached)
+
+
+def test_batched_decoding_equals_one_sentence_at_a_time() -> None:
+    model = small_model(seed=2)
+    for beams in (1, 2):
+        cfg = SearchConfig(max_length=12, num_beams=beams)
+        batched = translate_ids(model, SOURCES, cfg)
+        single = [translate_ids(model, [s], cfg)[0] for s in SOURCES]
+        assert batched == single
+
+
+def test_source_longer_than_max_src_len_is_refused() -> None:
+    model = small_model()
+    with pytest.raises(SearchError, match="source length 30 exceeds the model's max_src_len"):
+        translate_ids(model, [[5] * 29 + [EOS]])
+
+
+def test_empty_source_is_refused() -> None:
+    with pytest.raises(SearchError, match="at least one token"):
+        pad_batch([[5, 2], []], PAD)
