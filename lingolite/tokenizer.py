@@ -91,7 +91,9 @@ def validate_languages(languages: Sequence[str]) -> tuple[str, ...]:
     problems: list[str] = []
     if not languages:
         problems.append("no languages given")
-    bad = [lang for lang in languages if not (isinstance(lang, str) and LANGUAGE_RE.fullmatch(lang))]
+    bad = [
+        lang for lang in languages if not (isinstance(lang, str) and LANGUAGE_RE.fullmatch(lang))
+    ]
     if bad:
         problems.append(f"invalid language codes {bad!r} (expected 2-3 lowercase letters)")
     duplicates = sorted({lang for lang in languages if list(languages).count(lang) > 1})
@@ -116,7 +118,9 @@ class Tokenizer:
             self._sp = spm.SentencePieceProcessor(model_proto=self._model_proto)
         except (RuntimeError, OSError) as exc:
             raise TokenizerError(f"cannot load SentencePiece model: {exc}") from exc
-        self._lang_ids = {lang: self._sp.piece_to_id(self.lang_tag(lang)) for lang in self._languages}
+        self._lang_ids = {
+            lang: self._sp.piece_to_id(self.lang_tag(lang)) for lang in self._languages
+        }
         problems = self._check_model()
         if problems:
             raise TokenizerError("SentencePiece model does not match: " + "; ".join(problems))
