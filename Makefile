@@ -11,9 +11,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.installed
+# The Android demo's Java core is tested on the JVM with JUnit 4 from Debian (needs root, as in CI).
+JUNIT := /usr/share/java/junit4.jar
 
-demo: setup
+$(JUNIT):
+	command -v javac >/dev/null || { echo "javac (JDK 17) is required for the Java tests" >&2; exit 1; }
+	apt-get update -qq && apt-get install -y -qq junit4 >/dev/null
+
+setup: $(VENV)/.installed $(JUNIT)
+
+demo: $(VENV)/.installed
 	$(PY) -m lingolite.demo
 
 lint: setup
