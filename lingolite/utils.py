@@ -45,6 +45,7 @@ def atomic_directory(target: Path, *, force: bool = False) -> Iterator[Path]:
         raise FileExistsError(f"{target} is not empty; pass force=True (--force) to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp creates 0700; a published folder gets the usual permissions
     try:
         yield tmp
     except BaseException:

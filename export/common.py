@@ -1,0 +1,514 @@
+"""Plumbing shared by the exporters (``export.onnx``, ``export.executorch``).
+
+An exporter is a thin sequence of stages over these pieces:
+
+1. :func:`add_common_arguments` / :meth:`ExportOptions.from_args`: the flags every exporter takes
+   (``--size``, ``--checkpoint``, ``--tokenizer``, ``--out``, ``--max-src-len``,
+   ``--max-tgt-len``, ``--data``, ``--seed``, ``--force``); :meth:`ExportOptions.problems` lists
+   every invalid option at once, before any work starts.
+2. :func:`load_source`: the model to export and its tokenizer. With ``--checkpoint`` both come
+   from the checkpoint folder (``config.json`` + ``model.safetensors`` + ``tokenizer.json`` +
+   ``spm.model``) and the export is marked trained. Without it, the model is the preset's
+   seeded initialisation, logged as UNTRAINED and marked ``"trained": false``, so the pipeline
+   and latency work need no training. An untrained model keeps the preset's vocabulary size
+   (24000), so its graphs have the real cost; its tokenizer is ``--tokenizer DIR`` or, by
+   default, a small tokenizer trained on the deterministic built-in sample of
+   :func:`sample_texts` (256 short sentences in each of cs, de, en, fr), so the folder is
+   self-contained on a fresh machine without data. Ids beyond the tokenizer's vocabulary, which
+   only an untrained model emits, decode as ``<unk>`` (see ``runtime.translator``).
+3. :func:`export_folder`: build everything in a temporary folder beside ``--out`` and rename it
+   into place at the end; a failed parity gate moves the build to ``<out>.failed`` instead.
+4. :func:`write_tokenizer` and :func:`manifest_base`: the shared part of ``manifest.json``.
+5. :func:`parity_gate`: run :func:`runtime.parity.check_artifacts` over every variant, write
+   ``parity.json`` (before the manifest, so it is hashed too) and raise :class:`ParityError`
+   when a gated check fails.
+
+:class:`Progress` logs the stages as ``[i/n] ...`` with their durations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import itertools
+import json
+import logging
+import os
+import platform
+import random
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lingolite.checkpoint import check_state_dict, load_state, read_config
+from lingolite.config import PRESETS, ModelConfig
+from lingolite.model import LingoLite
+from lingolite.tokenizer import CONFIG_FILE, MODEL_FILE, Tokenizer
+from lingolite.utils import atomic_directory, set_seed
+from runtime.manifest import Manifest
+from runtime.parity import BleuSet, ParityReport, check_artifacts, load_bleu_sets
+
+log = logging.getLogger(__name__)
+
+PARITY_FILE = "parity.json"
+FAILED_SUFFIX = ".failed"
+# Vocabulary of the built-in tokenizer (the sample supports at most 198 pieces).
+SAMPLE_VOCAB_SIZE = 160
+SAMPLE_SENTENCES = 256
+PARITY_SENTENCES = 24
+# Source lines of --data's test set added to the parity sentences.
+PARITY_DATA_SENTENCES = 16
+
+
+class ExportError(ValueError):
+    """Invalid export options or inputs; the message lists every problem."""
+
+
+class ParityError(RuntimeError):
+    """The exported programs do not translate like eager PyTorch; carries the reports."""
+
+    def __init__(self, reports: dict[str, ParityReport]) -> None:
+        failed = {name: r for name, r in reports.items() if not r.passed}
+        lines = [f"{name}: {problem}" for name, r in failed.items() for problem in r.failures()]
+        super().__init__("parity failed: " + "; ".join(lines))
+        self.reports = reports
+
+
+# ---------------------------------------------------------------------- built-in sample text
+
+# Phrase tables (cs, de, en, fr) of a subject-verb-object-place grammar; objects are in the
+# accusative. The sample only has to train a working tokenizer and give parity real sentences.
+_SUBJECTS = (
+    ("muž", "ein Mann", "a man", "un homme"),
+    ("žena", "eine Frau", "a woman", "une femme"),
+    ("dítě", "ein Kind", "a child", "un enfant"),
+    ("dívka", "ein Mädchen", "a girl", "une fille"),
+    ("chlapec", "ein Junge", "a boy", "un garçon"),
+    ("pes", "ein Hund", "a dog", "un chien"),
+    ("starý muž", "ein alter Mann", "an old man", "un vieil homme"),
+    ("mladá žena", "eine junge Frau", "a young woman", "une jeune femme"),
+)
+_VERBS = (
+    ("nese", "trägt", "carries", "porte"),
+    ("vidí", "sieht", "sees", "voit"),
+    ("táhne", "zieht", "pulls", "tire"),
+    ("maluje", "malt", "paints", "peint"),
+    ("drží", "hält", "holds", "tient"),
+    ("hází", "wirft", "throws", "lance"),
+)
+_OBJECTS = (
+    ("červený míč", "einen roten Ball", "a red ball", "un ballon rouge"),
+    ("malou loď", "ein kleines Boot", "a small boat", "un petit bateau"),
+    ("modré auto", "ein blaues Auto", "a blue car", "une voiture bleue"),
+    ("velkou krabici", "eine große Kiste", "a big box", "une grande boîte"),
+    ("bílou kočku", "eine weiße Katze", "a white cat", "un chat blanc"),
+    ("kolo", "ein Fahrrad", "a bicycle", "un vélo"),
+)
+_PLACES = (
+    ("na ulici", "auf der Straße", "on the street", "dans la rue"),
+    ("v parku", "im Park", "in the park", "dans le parc"),
+    ("na pláži", "am Strand", "at the beach", "à la plage"),
+    ("u jezera", "am See", "near the lake", "près du lac"),
+    ("ve sněhu", "im Schnee", "in the snow", "dans la neige"),
+    ("před domem", "vor dem Haus", "in front of the house", "devant la maison"),
+)
+SAMPLE_LANGUAGES = ("cs", "de", "en", "fr")
+
+
+def sample_texts(n: int = SAMPLE_SENTENCES) -> dict[str, list[str]]:
+    """``n`` parallel sentences per language of :data:`SAMPLE_LANGUAGES`, always the same."""
+    tables = (_SUBJECTS, _VERBS, _OBJECTS, _PLACES)
+    combos = list(itertools.product(*(range(len(t)) for t in tables)))
+    chosen = random.Random(0).sample(combos, n)
+    out: dict[str, list[str]] = {}
+    for column, lang in enumerate(SAMPLE_LANGUAGES):
+        sentences = []
+        for parts in chosen:
+            text = " ".join(t[i][column] for t, i in zip(tables, parts, strict=True))
+            sentences.append(f"{text[0].upper()}{text[1:]}.")
+        out[lang] = sentences
+    return out
+
+
+def builtin_tokenizer() -> Tokenizer:
+    """The tokenizer of untrained exports: trained on :func:`sample_texts`, deterministic."""
+    return Tokenizer.train(sample_texts(), vocab_size=SAMPLE_VOCAB_SIZE)
+
+
+def parity_sentences(languages: Sequence[str], n: int = PARITY_SENTENCES) -> list[tuple[str, str]]:
+    """``(text, tgt_lang)`` pairs from the sample, cycling through the tokenizer's languages.
+
+    Sources are sample sentences in the tokenizer's languages when it has any of
+    :data:`SAMPLE_LANGUAGES` (else in all of them); each is sent to a different language.
+    """
+    texts = sample_texts()
+    sources = [lang for lang in SAMPLE_LANGUAGES if lang in languages] or list(SAMPLE_LANGUAGES)
+    targets = sorted(languages)
+    pairs = []
+    for i in range(n):
+        src = sources[i % len(sources)]
+        options = [t for t in targets if t != src] or targets
+        pairs.append((texts[src][i], options[i % len(options)]))
+    return pairs
+
+
+def parity_inputs(
+    tokenizer: Tokenizer, data: Path | None
+) -> tuple[list[tuple[str, str]], tuple[BleuSet, ...]]:
+    """The parity sentences and BLEU sets: the sample, plus ``data``'s test set if given."""
+    sentences = parity_sentences(tokenizer.languages)
+    bleu_sets = tuple(load_bleu_sets(data, tokenizer.languages)) if data is not None else ()
+    for s in bleu_sets:
+        sentences += [(text, s.tgt) for text in s.sources[:PARITY_DATA_SENTENCES]]
+    return sentences, bleu_sets
+
+
+# ---------------------------------------------------------------------- options
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, suffix: str) -> None:
+    """Add the flags shared by every exporter; ``suffix`` names the default out folder."""
+    parser.add_argument(
+        "--size",
+        choices=sorted(PRESETS),
+        help="preset to export (seeded, untrained init unless --checkpoint)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="trained checkpoint folder; its config.json decides the model",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        type=Path,
+        help="tokenizer folder for an untrained export (default: a small "
+        "tokenizer trained on a built-in sample text)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"artifact folder (default artifacts/<size>-{suffix} or "
+        f"artifacts/<checkpoint-name>-{suffix})",
+    )
+    parser.add_argument("--max-src-len", type=int, help="override the config's max_src_len")
+    parser.add_argument(
+        "--max-tgt-len",
+        type=int,
+        help="override the config's max_tgt_len (the static KV-cache length)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="corpus folder with test_2016_flickr.{en,de}[.gz]: real parity "
+        "sentences, and the BLEU gate of quantized programs",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the untrained init")
+    parser.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What every exporter needs to know; ``out`` is resolved to its default when omitted."""
+
+    out: Path
+    size: str | None = None
+    checkpoint: Path | None = None
+    tokenizer: Path | None = None
+    max_src_len: int | None = None
+    max_tgt_len: int | None = None
+    data: Path | None = None
+    seed: int = 0
+    force: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, suffix: str) -> ExportOptions:
+        out = args.out
+        if out is None:
+            name = args.checkpoint.resolve().name if args.checkpoint else args.size
+            out = Path("artifacts") / f"{name}-{suffix}"
+        return cls(
+            out=out,
+            size=args.size,
+            checkpoint=args.checkpoint,
+            tokenizer=args.tokenizer,
+            max_src_len=args.max_src_len,
+            max_tgt_len=args.max_tgt_len,
+            data=args.data,
+            seed=args.seed,
+            force=args.force,
+        )
+
+    def problems(self) -> list[str]:
+        """Every invalid option (empty when the options are usable)."""
+        found = []
+        if self.size is None and self.checkpoint is None:
+            found.append("give --size (untrained export) or --checkpoint DIR")
+        if self.size is not None and self.size not in PRESETS:
+            found.append(f"--size {self.size!r} is not one of {sorted(PRESETS)}")
+        if self.checkpoint is not None and not (self.checkpoint / "config.json").is_file():
+            found.append(
+                f"--checkpoint {self.checkpoint} is not a checkpoint folder (no config.json)"
+            )
+        if self.checkpoint is not None and self.tokenizer is not None:
+            found.append(
+                "--tokenizer is only for untrained exports: a checkpoint carries its own tokenizer"
+            )
+        if self.tokenizer is not None and not (self.tokenizer / CONFIG_FILE).is_file():
+            found.append(f"--tokenizer {self.tokenizer} has no {CONFIG_FILE}")
+        for flag, value in (
+            ("--max-src-len", self.max_src_len),
+            ("--max-tgt-len", self.max_tgt_len),
+        ):
+            if value is not None and value < 2:
+                found.append(f"{flag} must be >= 2, got {value}")
+        if self.data is not None and not self.data.is_dir():
+            found.append(f"--data {self.data} is not a folder")
+        if self.out.exists() and not self.out.is_dir():
+            found.append(f"--out {self.out} exists and is not a folder")
+        elif self.out.is_dir() and any(self.out.iterdir()) and not self.force:
+            found.append(f"--out {self.out} is not empty; pass --force to overwrite it")
+        return found
+
+    def check(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ExportError("cannot export: " + "; ".join(problems))
+
+    def overrides(self) -> dict[str, int]:
+        given = {"max_src_len": self.max_src_len, "max_tgt_len": self.max_tgt_len}
+        return {k: v for k, v in given.items() if v is not None}
+
+
+# ---------------------------------------------------------------------- model and tokenizer
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """The eager model being exported (eval mode) and what the manifest says about it."""
+
+    model: LingoLite
+    tokenizer: Tokenizer
+    trained: bool
+    source: str
+    seed: int
+    sentences: list[tuple[str, str]]
+    bleu_sets: tuple[BleuSet, ...]
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+
+def reference_model(config: ModelConfig, checkpoint: Path | None, seed: int) -> LingoLite:
+    """The eager model: seeded init of ``config``, then the checkpoint's weights if given.
+
+    ``config`` may differ from the checkpoint's in ``max_src_len``/``max_tgt_len`` only: those
+    size non-persistent buffers (rotary tables, causal mask), never weights.
+    """
+    set_seed(seed)
+    model = LingoLite(config)
+    if checkpoint is not None:
+        _, data = read_config(checkpoint)
+        state = load_state(checkpoint, data["weights"])
+        check_state_dict(model.state_dict(), state, str(checkpoint / data["weights"]))
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def load_source(options: ExportOptions) -> ExportSource:
+    """Build the model and tokenizer to export (see the module docstring)."""
+    overrides = options.overrides()
+    if options.checkpoint is not None:
+        trained_config, _ = read_config(options.checkpoint)
+        config = trained_config.replace(**overrides)
+        problems = _preset_mismatches(options.size, config) if options.size else []
+        for key, value in overrides.items():
+            if value > getattr(trained_config, key):
+                log.warning(
+                    "%s %d exceeds the checkpoint's %d: positions beyond it were never trained",
+                    key,
+                    value,
+                    getattr(trained_config, key),
+                )
+        tokenizer = Tokenizer.from_pretrained(options.checkpoint)
+        trained, source = True, str(options.checkpoint)
+    else:
+        assert options.size is not None  # ExportOptions.check
+        config = ModelConfig.from_name(options.size, **overrides)
+        problems = []
+        if options.tokenizer is not None:
+            tokenizer = Tokenizer.from_pretrained(options.tokenizer)
+        else:
+            tokenizer = builtin_tokenizer()
+        trained, source = False, f"seeded init (seed {options.seed})"
+    problems += _tokenizer_mismatches(config, tokenizer)
+    try:
+        sentences, bleu_sets = parity_inputs(tokenizer, options.data)
+    except ValueError as exc:
+        problems.append(f"--data {options.data}: {exc}")
+    if problems:
+        raise ExportError("cannot export: " + "; ".join(problems))
+    model = reference_model(config, options.checkpoint, options.seed)
+    if not trained:
+        log.warning(
+            "UNTRAINED export: %s preset with seeded random weights (seed %d); its "
+            "translations are meaningless, use it for pipeline and latency work only",
+            options.size,
+            options.seed,
+        )
+    log.info(
+        "model: %s, %.2fM parameters, vocab %d (tokenizer %d), max_src_len %d, max_tgt_len %d",
+        source,
+        model.num_parameters() / 1e6,
+        config.vocab_size,
+        tokenizer.vocab_size,
+        config.max_src_len,
+        config.max_tgt_len,
+    )
+    return ExportSource(model, tokenizer, trained, source, options.seed, sentences, bleu_sets)
+
+
+def _preset_mismatches(size: str, config: ModelConfig) -> list[str]:
+    diffs = {
+        k: (v, getattr(config, k)) for k, v in PRESETS[size].items() if getattr(config, k) != v
+    }
+    return [
+        f"--size {size} has {k}={want} but the checkpoint has {got}"
+        for k, (want, got) in diffs.items()
+    ]
+
+
+def _tokenizer_mismatches(config: ModelConfig, tokenizer: Tokenizer) -> list[str]:
+    problems = []
+    if tokenizer.vocab_size > config.vocab_size:
+        problems.append(
+            f"the tokenizer has {tokenizer.vocab_size} pieces but the model's "
+            f"vocab_size is {config.vocab_size}"
+        )
+    for name in ("pad", "bos", "eos", "unk"):
+        want, got = getattr(config, f"{name}_id"), getattr(tokenizer, f"{name}_id")
+        if want != got:
+            problems.append(f"{name}_id is {want} in the model config but {got} in the tokenizer")
+    return problems
+
+
+# ---------------------------------------------------------------------- folder and manifest
+
+
+@contextlib.contextmanager
+def export_folder(out: Path, *, force: bool) -> Iterator[Path]:
+    """Yield a temporary folder beside ``out`` that becomes ``out`` when the block succeeds.
+
+    Any exception removes the temporary folder, except :class:`ParityError`, which moves it to
+    ``<out>.failed`` for inspection (it has no ``manifest.json``, so no runtime loads it). ``out``
+    itself is untouched by a failure. A success removes a stale ``<out>.failed``.
+    """
+    failed = out.with_name(out.name + FAILED_SUFFIX)
+    with atomic_directory(out, force=force) as tmp:
+        try:
+            yield tmp
+        except ParityError:
+            shutil.rmtree(failed, ignore_errors=True)
+            os.replace(tmp, failed)
+            log.error(
+                "parity FAILED; the unfinished export is kept in %s (no manifest.json)", failed
+            )
+            raise
+    shutil.rmtree(failed, ignore_errors=True)
+
+
+def write_tokenizer(tokenizer: Tokenizer, folder: Path) -> dict[str, Any]:
+    """Save the tokenizer files into ``folder``; returns the manifest's ``tokenizer`` section."""
+    tokenizer.save(folder)
+    return {
+        "config": CONFIG_FILE,
+        "model": MODEL_FILE,
+        "languages": list(tokenizer.languages),
+        "lang_ids": {lang: tokenizer.lang_id(lang) for lang in tokenizer.languages},
+        "pad_id": tokenizer.pad_id,
+        "bos_id": tokenizer.bos_id,
+        "eos_id": tokenizer.eos_id,
+        "unk_id": tokenizer.unk_id,
+        "vocab_size": tokenizer.vocab_size,
+    }
+
+
+def package_versions(*packages: str) -> dict[str, str]:
+    """Installed versions of lingolite, torch, python and ``packages``."""
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    for name in ("lingolite", *packages):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def manifest_base(src: ExportSource, folder: Path, exporter: str, **export: Any) -> dict[str, Any]:
+    """The exporter-independent part of ``manifest.json``; writes the tokenizer into ``folder``.
+
+    Adds to the schema of ``runtime/manifest.py``: ``tokenizer.vocab_size`` and ``export``
+    (the exporter module, the init seed and exporter options such as the quantization).
+    """
+    return {
+        "model": src.config.to_dict(),
+        "trained": src.trained,
+        "source": src.source,
+        "tokenizer": write_tokenizer(src.tokenizer, folder),
+        "export": {"exporter": exporter, "seed": src.seed, **export},
+        "variants": {},
+    }
+
+
+def parity_gate(src: ExportSource, manifest: Manifest) -> dict[str, ParityReport]:
+    """Check every variant of ``manifest`` against the eager model; write ``parity.json``.
+
+    Raises :class:`ParityError` (after writing the file) when a gated check fails.
+    """
+    reports = check_artifacts(
+        src.model,
+        src.tokenizer,
+        manifest,
+        trained=src.trained,
+        sentences=src.sentences,
+        bleu_sets=src.bleu_sets,
+        seed=src.seed,
+    )
+    for report in reports.values():
+        for line in report.summary().splitlines():
+            log.info("%s", line)
+    data = {
+        "passed": all(r.passed for r in reports.values()),
+        "variants": {name: r.to_dict() for name, r in reports.items()},
+    }
+    (manifest.folder / PARITY_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if not data["passed"]:
+        raise ParityError(reports)
+    return reports
+
+
+class Progress:
+    """Stage-by-stage progress: ``[i/n] title ...`` then ``[i/n] done in 1.2 s``."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.index = 0
+        self.start = time.perf_counter()
+
+    @contextlib.contextmanager
+    def stage(self, title: str) -> Iterator[None]:
+        self.index += 1
+        tag = f"[{self.index}/{self.total}]"
+        log.info("%s %s ...", tag, title)
+        start = time.perf_counter()
+        yield
+        log.info("%s done in %.1f s", tag, time.perf_counter() - start)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start

@@ -1,0 +1,243 @@
+"""Export LingoLite to ONNX Runtime: ``encoder.onnx`` + ``decoder.onnx`` (+ int8), with proof.
+
+``python -m export.onnx --size {tiny,small,medium} [--checkpoint DIR] [--out DIR]
+[--quantize none|int8|both] [--max-src-len N] [--max-tgt-len N] [--data DIR] [--force]``
+
+Two graphs, traced from :mod:`lingolite.exportable` with the dynamo exporter
+(``torch.onnx.export(..., dynamo=True)``, opset 18) with ``batch`` and ``src_len`` dynamic and
+the KV-cache length static; one decoder graph serves every step (no with/without-past pair, no
+``If``). Weights stay inside the ``.onnx`` files (every preset is far below protobuf's 2 GB).
+``--quantize`` adds ``encoder.int8.onnx``/``decoder.int8.onnx`` made by ONNX Runtime's dynamic
+quantization: int8 weights (per output channel for MatMul) and activations quantized at run time.
+
+Stages: build the model, export both graphs, check them (``onnx.checker``, names, dtypes and
+shapes against :func:`lingolite.exportable.signatures`, external data), quantize, run the parity
+gate (``runtime.parity``: fp32 must match eager to 1e-4 with identical greedy tokens), write
+``parity.json`` and then ``manifest.json`` last. Everything is built in a temporary folder beside
+``--out`` and renamed at the end; a parity failure leaves it at ``<out>.failed`` and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from export.common import (
+    ExportError,
+    ExportOptions,
+    ExportSource,
+    ParityError,
+    Progress,
+    add_common_arguments,
+    export_folder,
+    load_source,
+    manifest_base,
+    package_versions,
+    parity_gate,
+)
+from lingolite.exportable import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+    DecoderStepProgram,
+    EncoderProgram,
+    dynamic_shapes,
+    example_inputs,
+    signatures,
+)
+from runtime.manifest import Manifest, write_manifest
+from runtime.onnx_backend import BACKEND, check_external_data, read_signature
+
+log = logging.getLogger("export.onnx")
+
+OPSET = 18
+QUANTIZE = ("none", "int8", "both")
+FILES = {
+    "fp32": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"},
+    "int8": {"encoder": "encoder.int8.onnx", "decoder": "decoder.int8.onnx"},
+}
+QUANTIZATION = {
+    "method": "onnxruntime.quantization.quantize_dynamic",
+    "weight_type": "QInt8",
+    "per_channel": True,
+    "reduce_range": False,
+}
+
+
+class GraphError(RuntimeError):
+    """An exported graph that does not have the promised interface."""
+
+
+def export_graph(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    names: tuple[tuple[str, ...], tuple[str, ...]],
+    shapes: dict[str, Any],
+) -> None:
+    """Trace ``module`` with the dynamo exporter into ``path`` (weights inside the file)."""
+    with warnings.catch_warnings():
+        # The exporter's own deprecation notices, about its internals, not about this model.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message="# The axis name", category=UserWarning)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=list(names[0]),
+            output_names=list(names[1]),
+            dynamic_shapes=shapes,
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+
+
+def check_graph(path: Path, expected: dict[str, Any]) -> dict[str, Any]:
+    """``onnx.checker``, then names, dtypes and shapes against ``expected``; returns the
+    graph's signature. Raises :class:`GraphError` listing every difference."""
+    check_external_data(path)
+    onnx.checker.check_model(str(path), full_check=True)
+    found = read_signature(onnx.load(str(path), load_external_data=False))
+    problems = [
+        f"{kind}: expected {want}, got {got}"
+        for kind in ("inputs", "outputs")
+        for want, got in [(expected[kind], found[kind])]
+        if want != got
+    ]
+    if problems:
+        raise GraphError(
+            f"{path.name} does not have the promised interface: " + "; ".join(problems)
+        )
+    return found
+
+
+def quantize_graph(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantization of every MatMul/Gather weight of ``src`` into ``dst``."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint on the root logger
+    try:
+        quantize_dynamic(
+            src,
+            dst,
+            per_channel=QUANTIZATION["per_channel"],
+            reduce_range=QUANTIZATION["reduce_range"],
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        root.setLevel(level)
+
+
+def export_onnx(options: ExportOptions, quantize: str = "both") -> Path:
+    """Export, check, quantize, gate on parity and write the artifact folder; returns it."""
+    if quantize not in QUANTIZE:
+        raise ExportError(f"--quantize {quantize!r} is not one of {QUANTIZE}")
+    options.check()
+    progress = Progress(7)
+    with export_folder(options.out, force=options.force) as folder:
+        with progress.stage("building the model and tokenizer"):
+            src = load_source(options)
+        expected = signatures(src.config)
+        enc_args, dec_args = example_inputs(src.model, src_len=min(7, src.config.max_src_len))
+        enc_shapes, dec_shapes = dynamic_shapes(src.config)
+        with progress.stage(f"exporting {FILES['fp32']['encoder']} (dynamo, opset {OPSET})"):
+            export_graph(
+                EncoderProgram(src.model),
+                enc_args,
+                folder / FILES["fp32"]["encoder"],
+                (ENCODER_INPUTS, ENCODER_OUTPUTS),
+                enc_shapes,
+            )
+        with progress.stage(f"exporting {FILES['fp32']['decoder']} (dynamo, opset {OPSET})"):
+            export_graph(
+                DecoderStepProgram(src.model),
+                dec_args,
+                folder / FILES["fp32"]["decoder"],
+                (DECODER_INPUTS, DECODER_OUTPUTS),
+                dec_shapes,
+            )
+        found: dict[str, dict[str, Any]] = {"fp32": {}, "int8": {}}
+        with progress.stage("checking the graphs (onnx.checker, signatures)"):
+            for role, name in FILES["fp32"].items():
+                found["fp32"][role] = check_graph(folder / name, expected[role])
+        precisions = ["fp32"] if quantize == "none" else ["fp32", "int8"]
+        with progress.stage("quantizing to int8" if "int8" in precisions else "no quantization"):
+            if "int8" in precisions:
+                for role, name in FILES["int8"].items():
+                    quantize_graph(folder / FILES["fp32"][role], folder / name)
+                    found["int8"][role] = check_graph(folder / name, expected[role])
+        data = manifest_base(src, folder, "export.onnx", quantize=quantize)
+        data["variants"] = {f"onnx-{p}": _variant(p, found[p]) for p in precisions}
+        data["versions"] = {**package_versions("onnx", "onnxruntime", "onnxscript"), "opset": OPSET}
+        with progress.stage("parity gate against eager PyTorch"):
+            parity_gate(src, Manifest(folder, data))
+        if quantize == "int8":  # the fp32 graphs were the quantizer's input and parity's proof
+            for name in FILES["fp32"].values():
+                (folder / name).unlink()
+            del data["variants"]["onnx-fp32"]
+        with progress.stage("writing manifest.json"):
+            write_manifest(folder, data)
+    _log_summary(options.out, src, progress)
+    return options.out
+
+
+def _variant(precision: str, found: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "backend": BACKEND,
+        "precision": precision,
+        "files": dict(FILES[precision]),
+        "signatures": found,
+    }
+    if precision == "int8":
+        entry["quantization"] = dict(QUANTIZATION)
+    return entry
+
+
+def _log_summary(out: Path, src: ExportSource, progress: Progress) -> None:
+    sizes = ", ".join(
+        f"{p.name} {p.stat().st_size / 2**20:.1f} MiB" for p in sorted(out.glob("*.onnx"))
+    )
+    state = "trained" if src.trained else "UNTRAINED"
+    log.info("exported %s model to %s in %.1f s: %s", state, out, progress.elapsed(), sizes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(parser, "onnx")
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZE,
+        default="both",
+        help="int8 graphs beside the fp32 ones (both), instead (int8), or none",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for name in ("export", "runtime", "lingolite"):  # not the exporter's own INFO chatter
+        logging.getLogger(name).setLevel(logging.INFO)
+    # "torchvision is not installed" notices of the ONNX exporter's op registry.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    try:
+        export_onnx(ExportOptions.from_args(args, "onnx"), quantize=args.quantize)
+    except ParityError as exc:
+        log.error("%s", exc)
+        return 1
+    except (ExportError, GraphError, ValueError, FileExistsError) as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""ONNX Runtime backend for :mod:`lingolite.search`: ``encoder.onnx`` + ``decoder.onnx``.
+
+PyTorch-free. The decoder graph is one step of the cache rule of :mod:`lingolite.search`; this
+backend only feeds it: ``tokens (b, 1)``, ``pos (1,)``, the encoder's ``Memory`` and the cache
+``(self_k, self_v)`` returned by the previous step, zeros at the start.
+
+Before a session is created every graph is checked (:func:`check_external_data`): an
+initializer stored as external data must name a file inside the artifact folder, since ONNX
+Runtime would otherwise read any file the ``location`` points at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory, SearchError
+from runtime.manifest import ArtifactError, Manifest
+
+BACKEND = "onnxruntime"
+_DTYPES: dict[int, str] = {
+    onnx.TensorProto.FLOAT: "float32",
+    onnx.TensorProto.INT64: "int64",
+    onnx.TensorProto.BOOL: "bool",
+}
+
+
+def check_external_data(path: Path) -> list[str]:
+    """Refuse a graph whose external data lies outside its folder; returns the locations used.
+
+    Reads the graph without its external data and looks at the ``location`` of every
+    initializer (including sparse ones and those of subgraphs) stored externally.
+    """
+    model = onnx.load(str(path), load_external_data=False)
+    tensors = [t for graph in _graphs(model.graph) for t in _graph_tensors(graph)]
+    locations, problems = [], []
+    root = path.parent.resolve()
+    for tensor in tensors:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        entries = {e.key: e.value for e in tensor.external_data}
+        location = entries.get("location", "")
+        target = (root / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(root):
+            problems.append(
+                f"initializer {tensor.name!r} reads external data {location!r}, "
+                f"outside the folder {root}"
+            )
+        elif not target.is_file():
+            problems.append(f"initializer {tensor.name!r}: external data {location!r} is missing")
+        else:
+            locations.append(location)
+    if problems:
+        raise ArtifactError(f"refusing {path}: " + "; ".join(problems))
+    return sorted(set(locations))
+
+
+def _graphs(graph: onnx.GraphProto) -> list[onnx.GraphProto]:
+    found = [graph]
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                found += _graphs(sub)
+    return found
+
+
+def _graph_tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
+    tensors = list(graph.initializer)
+    for sparse in graph.sparse_initializer:
+        tensors += [sparse.values, sparse.indices]
+    for node in graph.node:
+        tensors += [attr.t for attr in node.attribute if attr.HasField("t")]
+    return tensors
+
+
+def read_signature(model: onnx.ModelProto) -> dict[str, list[dict[str, Any]]]:
+    """TensorSpecs (``runtime/manifest.py``) of a graph's inputs and outputs."""
+
+    def spec(value: onnx.ValueInfoProto) -> dict[str, Any]:
+        tensor = value.type.tensor_type
+        dims = [d.dim_param if d.HasField("dim_param") else d.dim_value for d in tensor.shape.dim]
+        dtype = _DTYPES.get(tensor.elem_type, onnx.TensorProto.DataType.Name(tensor.elem_type))
+        return {"name": value.name, "dtype": dtype, "shape": dims}
+
+    return {
+        "inputs": [spec(v) for v in model.graph.input],
+        "outputs": [spec(v) for v in model.graph.output],
+    }
+
+
+class OnnxBackend:
+    """Runs a manifest's ``onnxruntime`` variant (``fp32`` or ``int8``) on the CPU.
+
+    ``threads`` sets ONNX Runtime's intra-op threads (None: its default, one per core).
+    """
+
+    def __init__(self, manifest: Manifest, precision: str = "fp32", threads: int | None = None):
+        variant = manifest.variant(BACKEND, precision)
+        missing = {"encoder", "decoder"} - variant.files.keys()
+        if missing:
+            raise ArtifactError(f"variant {variant.name!r} names no file for {sorted(missing)}")
+        self.variant = variant
+        self._max_src_len = int(manifest.model["max_src_len"])
+        self._max_tgt_len = int(manifest.model["max_tgt_len"])
+        model = manifest.model
+        self._cache_shape = (
+            int(model["n_decoder_layers"]),
+            int(model["n_kv_heads"]),
+            self._max_tgt_len,
+            int(model["d_model"]) // int(model["n_heads"]),
+        )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or 0
+        options.log_severity_level = 3  # errors only
+        self.sessions: dict[str, Any] = {}
+        for role in ("encoder", "decoder"):
+            path = variant.files[role]
+            check_external_data(path)
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._check_names(role, session)
+            self.sessions[role] = session
+
+    def _check_names(self, role: str, session: Any) -> None:
+        expected = self.variant.signatures.get(role)
+        if expected is None:
+            return
+        for kind, found in (("inputs", session.get_inputs()), ("outputs", session.get_outputs())):
+            want = [spec["name"] for spec in expected[kind]]
+            got = [value.name for value in found]
+            if want != got:
+                raise ArtifactError(
+                    f"{self.variant.files[role]}: graph {kind} {got} do not match "
+                    f"the manifest's {want}"
+                )
+
+    @property
+    def max_tgt_len(self) -> int:
+        return self._max_tgt_len
+
+    def encode(self, src_ids: IntArray, src_mask: BoolArray) -> Memory:
+        if src_ids.ndim != 2 or src_ids.shape != src_mask.shape:
+            raise SearchError(
+                f"src_ids and src_mask must both be (batch, length); got "
+                f"{src_ids.shape} and {src_mask.shape}"
+            )
+        if src_ids.shape[1] > self._max_src_len:
+            raise SearchError(
+                f"source length {src_ids.shape[1]} exceeds the model's "
+                f"max_src_len ({self._max_src_len})"
+            )
+        src_mask = np.ascontiguousarray(src_mask, dtype=np.bool_)
+        feeds = {"src_ids": np.ascontiguousarray(src_ids, dtype=np.int64), "src_mask": src_mask}
+        cross_k, cross_v = self.sessions["encoder"].run(["cross_k", "cross_v"], feeds)
+        return Memory(src_mask, cross_k, cross_v)
+
+    def init_cache(self, batch: int) -> Cache:
+        layers, heads, length, dim = self._cache_shape
+        shape = (layers, batch, heads, length, dim)
+        return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+
+    def decode_step(
+        self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
+    ) -> tuple[FloatArray, Cache]:
+        feeds = {
+            "tokens": np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1, 1),
+            "pos": np.array([pos], dtype=np.int64),
+            "src_mask": np.ascontiguousarray(memory.src_mask),
+            "cross_k": np.ascontiguousarray(memory.cross_k),
+            "cross_v": np.ascontiguousarray(memory.cross_v),
+            "self_k": np.ascontiguousarray(cache[0]),
+            "self_v": np.ascontiguousarray(cache[1]),
+        }
+        logits, self_k, self_v = self.sessions["decoder"].run(
+            ["logits", "new_self_k", "new_self_v"], feeds
+        )
+        return logits, (self_k, self_v)

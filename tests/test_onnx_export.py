@@ -1,0 +1,421 @@
+"""Tests of export.onnx, export.common and runtime.parity.
+
+The real ``--size tiny`` export runs once per session (shorter static lengths keep parity fast);
+a toy "checkpoint" (tiny random model with untied embeddings, so that greedy decoding varies
+with the source and the position) exercises the ``--checkpoint`` path, the parity CLI and the
+failure paths. ``toy_artifacts`` is shared with tests/test_runtime.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import runtime.parity
+from export.common import (
+    ExportError,
+    ExportOptions,
+    add_common_arguments,
+    builtin_tokenizer,
+    parity_sentences,
+    sample_texts,
+)
+from export.onnx import export_onnx, main
+from lingolite.checkpoint import load_pretrained, save_pretrained
+from lingolite.config import ModelConfig
+from lingolite.exportable import signatures
+from lingolite.generate import EagerBackend, translate_ids
+from lingolite.model import LingoLite
+from lingolite.search import Cache, FloatArray, Memory, SearchConfig
+from lingolite.tokenizer import Tokenizer
+from runtime.manifest import ArtifactError, load_manifest
+from runtime.onnx_backend import OnnxBackend, check_external_data
+from runtime.parity import BleuSet, check_parity
+from runtime.translate import main as translate_main
+from tests.conftest import TOY_VOCAB_SIZE
+
+TINY_LENGTHS = ["--max-src-len", "32", "--max-tgt-len", "32"]
+TOY_CONFIG: dict[str, Any] = dict(
+    vocab_size=TOY_VOCAB_SIZE,
+    d_model=64,
+    n_heads=4,
+    n_kv_heads=2,
+    n_encoder_layers=2,
+    n_decoder_layers=2,
+    ffn_dim=128,
+    max_src_len=32,
+    max_tgt_len=24,
+    tie_embeddings=False,
+)
+# Scaling the random projections makes the toy model's greedy output depend on its source.
+TOY_WEIGHT_SCALE = 3.0
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """The eager reference on one thread: much faster on a small, shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
+
+
+def write_toy_checkpoint(folder: Path, tokenizer_dir: Path) -> Path:
+    torch.manual_seed(0)
+    model = LingoLite(ModelConfig(**TOY_CONFIG))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.ndim == 2 and name != "embed.weight":
+                param.mul_(TOY_WEIGHT_SCALE)
+    save_pretrained(model, folder)
+    for name in ("tokenizer.json", "spm.model"):
+        shutil.copy(tokenizer_dir / name, folder / name)
+    return folder
+
+
+@functools.cache
+def toy_artifacts(root: Path, tokenizer_dir: Path, corpus_dir: Path) -> tuple[Path, Path]:
+    """(artifact folder, checkpoint) of the toy model, fp32 only, exported once per session."""
+    checkpoint = write_toy_checkpoint(root / "toy-ckpt", tokenizer_dir)
+    with one_torch_thread():
+        out = export_onnx(
+            ExportOptions(out=root / "toy-onnx", checkpoint=checkpoint, data=corpus_dir), "none"
+        )
+    return out, checkpoint
+
+
+@pytest.fixture(scope="session")
+def toy_export(
+    tmp_path_factory: pytest.TempPathFactory, toy_tokenizer_dir: Path, toy_corpus_dir: Path
+) -> tuple[Path, Path]:
+    return toy_artifacts(tmp_path_factory.getbasetemp(), toy_tokenizer_dir, toy_corpus_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m export.onnx --size tiny`` (static lengths 32) into a session folder."""
+    out = tmp_path_factory.mktemp("tiny") / "tiny-onnx"
+    with one_torch_thread():
+        assert main(["--size", "tiny", "--out", str(out), *TINY_LENGTHS]) == 0
+    return out
+
+
+# ---------------------------------------------------------------------- the tiny export
+
+
+def test_tiny_manifest_describes_the_folder(tiny_export: Path) -> None:
+    manifest = load_manifest(tiny_export)
+    data = manifest.data
+    config = ModelConfig.from_name("tiny", max_src_len=32, max_tgt_len=32)
+    assert ModelConfig.from_dict(manifest.model) == config
+    assert data["trained"] is False and data["source"] == "seeded init (seed 0)"
+    assert data["export"] == {"exporter": "export.onnx", "seed": 0, "quantize": "both"}
+    assert set(manifest.variants) == {"onnx-fp32", "onnx-int8"}
+    for name, variant in manifest.variants.items():
+        assert variant.backend == "onnxruntime"
+        assert variant.signatures == signatures(config), name
+    assert manifest.variant("onnxruntime", "int8").files == {
+        "encoder": tiny_export / "encoder.int8.onnx",
+        "decoder": tiny_export / "decoder.int8.onnx",
+    }
+    tokenizer = builtin_tokenizer()
+    assert manifest.lang_ids == {lang: tokenizer.lang_id(lang) for lang in ("cs", "de", "en", "fr")}
+    assert data["tokenizer"]["vocab_size"] == tokenizer.vocab_size
+    assert [manifest.special_id(n) for n in ("pad", "bos", "eos", "unk")] == [0, 1, 2, 3]
+    assert {"torch", "onnx", "onnxruntime", "onnxscript", "lingolite"} <= data["versions"].keys()
+    assert data["versions"]["opset"] >= 18
+    on_disk = {p.name for p in tiny_export.iterdir()} - {"manifest.json"}
+    assert set(data["files"]) == on_disk
+    assert {"parity.json", "tokenizer.json", "spm.model"} <= on_disk
+
+
+def test_tiny_has_two_graphs_per_precision_with_inline_weights(tiny_export: Path) -> None:
+    graphs = sorted(p.name for p in tiny_export.glob("*.onnx"))
+    assert graphs == ["decoder.int8.onnx", "decoder.onnx", "encoder.int8.onnx", "encoder.onnx"]
+    for path in tiny_export.glob("*.onnx"):
+        model = onnx.load(str(path))
+        assert check_external_data(path) == []
+        assert {op.version for op in model.opset_import if op.domain in ("", "ai.onnx")} >= {18}
+        ops = {node.op_type for node in model.graph.node}
+        assert not ops & {"If", "Loop", "Scan"}, path.name
+    decoder = onnx.load(str(tiny_export / "decoder.onnx"))
+    assert [i.name for i in decoder.graph.input] == [
+        "tokens",
+        "pos",
+        "src_mask",
+        "cross_k",
+        "cross_v",
+        "self_k",
+        "self_v",
+    ]
+    assert [o.name for o in decoder.graph.output] == ["logits", "new_self_k", "new_self_v"]
+
+
+def test_tiny_parity_passed(tiny_export: Path) -> None:
+    report = json.loads((tiny_export / "parity.json").read_text())
+    assert report["passed"] is True
+    checks = {c["name"]: c for c in report["variants"]["onnx-fp32"]["checks"]}
+    for name in (
+        "encoder max abs diff (random)",
+        "decoder logits max abs diff (random)",
+        "encoder max abs diff (real)",
+        "decoder logits max abs diff (real)",
+    ):
+        assert checks[name]["gated"] and checks[name]["value"] <= 1e-4, name
+    assert checks["greedy sentences identical to eager"]["value"] == 1.0
+    int8 = {c["name"]: c for c in report["variants"]["onnx-int8"]["checks"]}
+    assert not any(c["gated"] for c in int8.values())  # untrained: reported only
+
+
+def test_tiny_int8_graphs_run_with_dynamic_batch_and_length(tiny_export: Path) -> None:
+    manifest = load_manifest(tiny_export)
+    fp32, int8 = OnnxBackend(manifest, "fp32"), OnnxBackend(manifest, "int8", threads=1)
+    for batch, length in ((1, 5), (3, 32)):
+        ids = np.random.default_rng(batch).integers(4, 150, (batch, length)).astype(np.int64)
+        mask = np.ones((batch, length), dtype=np.bool_)
+        for backend in (fp32, int8):
+            memory = backend.encode(ids, mask)
+            assert memory.cross_k.shape == (3, batch, 2, length, 48)
+            logits, cache = backend.decode_step(
+                np.ones(batch, np.int64), 0, memory, backend.init_cache(batch)
+            )
+            assert logits.shape == (batch, 24000) and np.isfinite(logits).all()
+            assert cache[0].shape == (3, batch, 2, 32, 48)
+
+
+def test_parity_cli_rebuilds_an_untrained_export_from_its_seed(tiny_export: Path) -> None:
+    with one_torch_thread():
+        assert runtime.parity.main(["--artifacts", str(tiny_export)]) == 0
+
+
+def test_translate_cli_int8(tiny_export: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--artifacts", str(tiny_export), "--src", "en", "--tgt", "de", "--int8"]
+    assert translate_main([*args, "A man.", "A dog sees a cat."]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+# ---------------------------------------------------------------------- checkpoint exports
+
+
+def test_checkpoint_export(toy_export: tuple[Path, Path], toy_corpus_dir: Path) -> None:
+    out, checkpoint = toy_export
+    manifest = load_manifest(out)
+    assert manifest.data["trained"] is True and manifest.data["source"] == str(checkpoint)
+    assert ModelConfig.from_dict(manifest.model) == ModelConfig(**TOY_CONFIG)
+    assert set(manifest.variants) == {"onnx-fp32"}
+    report = json.loads((out / "parity.json").read_text())["variants"]["onnx-fp32"]
+    assert report["passed"]
+    greedy = {c["name"]: c for c in report["checks"]}["greedy sentences identical to eager"]
+    # The built-in sample sentences plus 16 lines of --data's test set.
+    assert greedy["detail"] == "40/40 sentences"
+
+
+def test_toy_model_output_depends_on_the_source(
+    toy_export: tuple[Path, Path], toy_tokenizer: Tokenizer
+) -> None:
+    """Guards the parity tests above: identical tokens must not be trivially identical."""
+    model = load_pretrained(toy_export[1])
+    sources = [toy_tokenizer.encode_source(t, "de") for t, _ in parity_sentences(["de", "en"], 6)]
+    outputs = translate_ids(model, sources, SearchConfig(max_length=24))
+    assert len({tuple(o) for o in outputs}) >= 3
+
+
+def test_parity_cli_on_a_checkpoint_export(
+    toy_export: tuple[Path, Path], toy_corpus_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, checkpoint = toy_export
+    assert runtime.parity.main(["--artifacts", str(out)]) == 2
+    assert "pass --checkpoint DIR" in capsys.readouterr().err
+    args = ["--artifacts", str(out), "--checkpoint", str(checkpoint), "--data", str(toy_corpus_dir)]
+    with one_torch_thread():
+        assert runtime.parity.main(args) == 0
+    assert "parity onnx-fp32 [exact (fp32)]: PASSED" in capsys.readouterr().out
+
+
+def test_failed_parity_leaves_no_finished_folder(
+    toy_export: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(toy_export[0], out)  # a finished export that --force would replace
+    before = sorted(p.name for p in out.iterdir())
+    monkeypatch.setattr(runtime.parity, "FP32_ATOL", -1.0)
+    args = ["--checkpoint", str(toy_export[1]), "--out", str(out), "--quantize", "none", "--force"]
+    with one_torch_thread():
+        assert main(args) == 1
+    assert sorted(p.name for p in out.iterdir()) == before  # the old export is untouched
+    load_manifest(out)
+    failed = tmp_path / "out.failed"
+    assert not (failed / "manifest.json").exists()
+    assert json.loads((failed / "parity.json").read_text())["passed"] is False
+    with pytest.raises(ArtifactError, match=r"manifest\.json is missing"):
+        load_manifest(failed)
+    assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_int8_only_export(
+    toy_export: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The toy model is random, so its int8 agreement is far from a trained model's.
+    monkeypatch.setattr(runtime.parity, "QUANTIZED_MIN_IDENTICAL", 0.0)
+    options = ExportOptions(out=tmp_path / "int8", checkpoint=toy_export[1])
+    with one_torch_thread():
+        out = export_onnx(options, quantize="int8")
+    manifest = load_manifest(out)
+    assert set(manifest.variants) == {"onnx-int8"}
+    assert sorted(p.name for p in out.glob("*.onnx")) == ["decoder.int8.onnx", "encoder.int8.onnx"]
+    assert manifest.variants["onnx-int8"].signatures == signatures(ModelConfig(**TOY_CONFIG))
+    # parity.json also proves the fp32 graphs the int8 ones were made from.
+    assert set(json.loads((out / "parity.json").read_text())["variants"]) == {
+        "onnx-fp32",
+        "onnx-int8",
+    }
+
+
+def test_refuses_a_non_empty_out_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["--size", "tiny", "--out", str(out)]) == 2
+    assert "is not empty; pass --force" in caplog.text
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_options_report_every_problem(tmp_path: Path) -> None:
+    options = ExportOptions(
+        out=tmp_path / "o",
+        checkpoint=tmp_path,
+        tokenizer=tmp_path,
+        max_tgt_len=1,
+        data=tmp_path / "nope",
+    )
+    with pytest.raises(ExportError) as info:
+        options.check()
+    message = str(info.value)
+    for part in (
+        "not a checkpoint folder",
+        "--tokenizer is only for untrained exports",
+        "--max-tgt-len must be >= 2, got 1",
+        "--data",
+        "nope",
+    ):
+        assert part in message
+    with pytest.raises(ExportError, match="give --size"):
+        ExportOptions(out=tmp_path / "o").check()
+
+
+def test_size_must_match_the_checkpoint(toy_export: tuple[Path, Path], tmp_path: Path) -> None:
+    options = ExportOptions(out=tmp_path / "o", size="tiny", checkpoint=toy_export[1])
+    with pytest.raises(ExportError, match="--size tiny has d_model=192 but the checkpoint has 64"):
+        export_onnx(options)
+    assert not (tmp_path / "o").exists()
+
+
+def test_default_out_folder_names() -> None:
+    parser = argparse.ArgumentParser()
+    add_common_arguments(parser, "onnx")
+
+    def out(*args: str) -> Path:
+        return ExportOptions.from_args(parser.parse_args(list(args)), "onnx").out
+
+    assert out("--size", "small") == Path("artifacts/small-onnx")
+    checkpoint = "pretrained/lingolite-tiny-multi30k"
+    assert out("--checkpoint", checkpoint) == Path("artifacts/lingolite-tiny-multi30k-onnx")
+    assert out("--size", "tiny", "--out", "x") == Path("x")
+
+
+def test_builtin_sample_is_deterministic() -> None:
+    texts = sample_texts()
+    assert sorted(texts) == ["cs", "de", "en", "fr"]
+    assert all(len(v) == 256 for v in texts.values())
+    assert texts == sample_texts()
+    assert builtin_tokenizer().model_proto == builtin_tokenizer().model_proto
+
+
+# ---------------------------------------------------------------------- the parity gates
+
+
+class NoisyBackend(EagerBackend):
+    """Eager plus uniform noise on the logits (a stand-in for a quantized program)."""
+
+    def __init__(self, model: LingoLite, noise: float) -> None:
+        super().__init__(model)
+        self.noise = noise
+        self.rng = np.random.default_rng(0)
+
+    def decode_step(
+        self, tokens: Any, pos: int, memory: Memory, cache: Cache
+    ) -> tuple[FloatArray, Cache]:
+        logits, cache = super().decode_step(tokens, pos, memory, cache)
+        noise = self.rng.uniform(-self.noise, self.noise, logits.shape).astype(np.float32)
+        return logits + noise, cache
+
+
+@pytest.fixture(scope="module")
+def toy_model(toy_export: tuple[Path, Path]) -> LingoLite:
+    return load_pretrained(toy_export[1])
+
+
+def test_exact_gate_fails_on_small_logit_differences(
+    toy_model: LingoLite, toy_tokenizer: Tokenizer
+) -> None:
+    sentences = parity_sentences(toy_tokenizer.languages, 4)
+    report = check_parity(
+        toy_model, toy_tokenizer, NoisyBackend(toy_model, 1e-3), sentences, exact=True, trained=True
+    )
+    assert not report.passed
+    assert any("decoder logits max abs diff (random)" in f for f in report.failures())
+    assert "FAILED" in report.summary()
+
+
+def test_quantized_gates(toy_model: LingoLite, toy_tokenizer: Tokenizer) -> None:
+    sentences = parity_sentences(toy_tokenizer.languages, 8)
+    noisy = NoisyBackend(toy_model, 50.0)  # changes most greedy outputs
+    untrained = check_parity(toy_model, toy_tokenizer, noisy, sentences, exact=False, trained=False)
+    assert untrained.passed and not any(c.gated for c in untrained.checks)
+    trained = check_parity(
+        toy_model,
+        toy_tokenizer,
+        NoisyBackend(toy_model, 50.0),
+        sentences,
+        exact=False,
+        trained=True,
+    )
+    assert not trained.passed
+    assert trained.failures()[0].startswith("FAIL  greedy sentences identical to eager")
+    assert trained.examples
+
+
+def test_bleu_gate(toy_model: LingoLite, toy_tokenizer: Tokenizer) -> None:
+    sentences = parity_sentences(toy_tokenizer.languages, 4)
+    texts = sample_texts()
+    bleu = BleuSet("sample en-de", "en", "de", texts["en"][:6], texts["de"][:6])
+    same = check_parity(
+        toy_model,
+        toy_tokenizer,
+        EagerBackend(toy_model),
+        sentences,
+        exact=False,
+        trained=True,
+        bleu_sets=[bleu],
+    )
+    check = next(c for c in same.checks if c.name == "BLEU drop on sample en-de")
+    assert same.passed and check.gated and check.value == 0.0
