@@ -293,6 +293,11 @@ class LingoLite(nn.Module):
             elif isinstance(module, RMSNorm):
                 nn.init.ones_(module.weight)
         nn.init.normal_(self.embed.weight, std=self.config.d_model**-0.5)
+        if self.config.tie_embeddings:
+            # The tied output matrix has rows of norm ~1 while the normalised hidden state has
+            # norm ~sqrt(D): start the final norm at D^-1/2 so initial logits are O(1) and the
+            # initial loss is ~ln(V) instead of favouring the input token.
+            nn.init.constant_(self.decoder_norm.weight, self.config.d_model**-0.5)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
