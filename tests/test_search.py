@@ -18,6 +18,7 @@ from lingolite.search import (
     length_normalised,
     pad_batch,
     sample_tokens,
+    top_candidates,
 )
 from tests.helpers import small_model
 
@@ -198,3 +199,13 @@ def test_source_longer_than_max_src_len_is_refused() -> None:
 def test_empty_source_is_refused() -> None:
     with pytest.raises(SearchError, match="at least one token"):
         pad_batch([[5, 2], []], PAD)
+
+
+def test_top_candidates_equals_a_stable_full_sort_including_ties() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        size = int(rng.integers(1, 60))
+        scores = rng.integers(-3, 3, size).astype(np.float64)  # many exact ties
+        n = int(rng.integers(1, size + 2))
+        expected = np.argsort(-scores, kind="stable")[:n]
+        assert top_candidates(scores, n).tolist() == expected.tolist()
