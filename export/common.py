@@ -46,6 +46,7 @@ from typing import Any
 
 import torch
 
+from export.vocab import vocab_from_tokenizer, write_vocab
 from lingolite.checkpoint import check_state_dict, load_state, read_config
 from lingolite.config import PRESETS, ModelConfig
 from lingolite.model import LingoLite
@@ -424,11 +425,17 @@ def export_folder(out: Path, *, force: bool) -> Iterator[Path]:
 
 
 def write_tokenizer(tokenizer: Tokenizer, folder: Path) -> dict[str, Any]:
-    """Save the tokenizer files into ``folder``; returns the manifest's ``tokenizer`` section."""
+    """Save the tokenizer files into ``folder``; returns the manifest's ``tokenizer`` section.
+
+    Besides the SentencePiece files, ``vocab.json`` (pieces, scores, types and the normaliser's
+    compiled rules) lets the Android demo's pure-Java tokenizer reproduce the same ids.
+    """
     tokenizer.save(folder)
+    vocab = write_vocab(vocab_from_tokenizer(tokenizer), folder)
     return {
         "config": CONFIG_FILE,
         "model": MODEL_FILE,
+        "vocab": vocab.name,
         "languages": list(tokenizer.languages),
         "lang_ids": {lang: tokenizer.lang_id(lang) for lang in tokenizer.languages},
         "pad_id": tokenizer.pad_id,

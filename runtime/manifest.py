@@ -8,7 +8,7 @@ PyTorch-free. An artifact folder holds the exported programs, the tokenizer file
       "model": {...ModelConfig fields...},
       "trained": true,                       # false for a seeded, untrained export
       "source": "checkpoint path or 'seeded init (seed 0)'",
-      "tokenizer": {"config": "tokenizer.json", "model": "spm.model",
+      "tokenizer": {"config": "tokenizer.json", "model": "spm.model", "vocab": "vocab.json",
                     "languages": ["de", "en", ...], "lang_ids": {"de": 5, ...},
                     "pad_id": 0, "bos_id": 1, "eos_id": 2, "unk_id": 3},
       "variants": {                          # one entry per exported program set
@@ -139,10 +139,10 @@ def load_manifest(folder: Path | str, *, verify_hashes: bool = True) -> Manifest
 
     named: set[str] = set()
     tok = data["tokenizer"]
-    for key in ("config", "model"):
+    for key in ("config", "model", "vocab"):  # vocab.json (for the Java tokenizer) is optional
         if isinstance(tok.get(key), str):
             named.add(tok[key])
-        else:
+        elif key != "vocab" or key in tok:
             problems.append(f"tokenizer.{key} must name a file, got {tok.get(key)!r}")
     for key in ("pad_id", "bos_id", "eos_id", "unk_id"):
         if not isinstance(tok.get(key), int):

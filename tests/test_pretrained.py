@@ -1,0 +1,60 @@
+"""The shipped model: loads with from_pretrained, translates exactly as recorded, scores as stated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sacrebleu.metrics.bleu import BLEU
+
+from lingolite import load_pretrained
+from lingolite.data import read_parallel
+from lingolite.generate import translate_ids
+from lingolite.model import LingoLite
+from lingolite.search import SearchConfig
+from lingolite.tokenizer import Tokenizer
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "lingolite-tiny-multi30k"
+
+# (target language, source, exact greedy token ids, their detokenised text)
+EXPECTED = [
+    ("de", "A man in an orange hat starring at something.", [17, 29, 24, 18, 732, 434, 2869, 300, 7],
+     "Ein Mann mit einem orangefarbenen Hut starrt etwas."),
+    ("fr", "Two dogs play in the snow.", [67, 456, 282, 27, 43, 374, 7], "Deux chiens jouent dans la neige."),
+    ("en", "Ein Mann fährt Fahrrad auf der Straße.", [11, 32, 31, 301, 8, 564, 26, 21, 129, 7],
+     "A man is riding a bicycle on the street."),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shipped() -> tuple[LingoLite, Tokenizer]:
+    return load_pretrained(PRETRAINED), Tokenizer.from_pretrained(PRETRAINED)
+
+
+def test_shipped_files_are_small_and_safe() -> None:
+    files = {p.name for p in PRETRAINED.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "spm.model", "README.md"} <= files
+    assert not any(name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")) for name in files)
+    assert sum(p.stat().st_size for p in PRETRAINED.iterdir()) <= 25 * 1024 * 1024
+
+
+def test_shipped_model_translates_exactly_as_recorded(shipped: tuple[LingoLite, Tokenizer]) -> None:
+    model, tokenizer = shipped
+    assert set(tokenizer.languages) == {"de", "en", "fr"}
+    for tgt, source, ids, text in EXPECTED:
+        src = tokenizer.encode_source(source, tgt)
+        for beams in (1, 4):
+            out = translate_ids(model, [src], SearchConfig(num_beams=beams))[0]
+            assert out == ids, (tgt, beams)
+            assert tokenizer.decode(out) == text
+
+
+def test_shipped_model_scores_on_test_2016_flickr(
+    shipped: tuple[LingoLite, Tokenizer], multi30k_dir: Path
+) -> None:
+    model, tokenizer = shipped
+    pairs = read_parallel(multi30k_dir, "test_2016_flickr", "en", "de")[:200]
+    sources = [tokenizer.encode_source(src, "de") for src, _ in pairs]
+    hyps = tokenizer.decode_batch(translate_ids(model, sources, SearchConfig()))
+    score = BLEU(lowercase=True).corpus_score(hyps, [[ref for _, ref in pairs]]).score
+    assert score >= 30.0  # the full 1,000 sentences give 36.5 (model card)
