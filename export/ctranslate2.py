@@ -74,6 +74,7 @@ from runtime.ctranslate2_backend import (
     PARITY_FILE,
     CT2Translator,
 )
+from runtime.parity import QUANTIZED_MIN_IDENTICAL
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,9 @@ PARITY_SPLIT: Final = "test_2016_flickr"
 # top two logits are closer than that, and the rest of that sentence differs. A trained model's
 # margins are usually far wider: int8 of a trained toy model agreed on 240 of 240 sentences, while a
 # broken quantization agrees on next to nothing (0 of 240 when the weights were corrupted). The
-# float32 conversion already proves the mapping exact; below 90% the int8 model hesitates
-# differently often enough to matter. Same bar as the ONNX/ExecuTorch exports (runtime.parity).
-DEFAULT_MIN_INT8_AGREEMENT: Final = 0.90
+# float32 conversion already proves the mapping exact. The floor is the ONNX/ExecuTorch one
+# (runtime.parity.QUANTIZED_MIN_IDENTICAL, where its value is justified with measurements).
+DEFAULT_MIN_INT8_AGREEMENT: Final = QUANTIZED_MIN_IDENTICAL
 FAILED_SUFFIX: Final = ".failed"
 EXAMPLES_IN_REPORT: Final = 5
 
