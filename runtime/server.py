@@ -71,7 +71,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.manifest import load_manifest
-from runtime.onnx_backend import OnnxBackend
 from runtime.translator import Translator
 
 logger = logging.getLogger("runtime.server")  # also when run as __main__
@@ -609,12 +608,9 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
 
 def load_translator(folder: Path, precision: str, threads: int | None) -> Translator:
     """Load and verify ``folder`` once (manifest, hashes, tokenizer) for ONNX Runtime."""
-    manifest = load_manifest(folder)
-    translator = Translator.from_manifest(manifest, "onnxruntime", precision)
-    if threads is not None:
-        # Translator.from_manifest has no thread option yet: reopen the sessions with one.
-        translator.backend = OnnxBackend(manifest, precision, threads=threads)
-    return translator
+    return Translator.from_manifest(
+        load_manifest(folder), "onnxruntime", precision, threads=threads
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,20 +21,23 @@ from runtime.manifest import ArtifactError, Manifest, load_manifest
 
 log = logging.getLogger(__name__)
 
-BackendFactory = Callable[[Manifest, str], Seq2SeqBackend]
+# (manifest, precision, threads) -> backend; threads None means the runtime's default.
+BackendFactory = Callable[[Manifest, str, int | None], Seq2SeqBackend]
 
 
 class TranslatorError(ValueError):
     """Invalid translation request; the message names the value and what is allowed."""
 
 
-def _onnxruntime(manifest: Manifest, precision: str) -> Seq2SeqBackend:
+def _onnxruntime(manifest: Manifest, precision: str, threads: int | None) -> Seq2SeqBackend:
     from runtime.onnx_backend import OnnxBackend
 
-    return OnnxBackend(manifest, precision)
+    return OnnxBackend(manifest, precision, threads=threads)
 
 
-def _executorch(manifest: Manifest, precision: str) -> Seq2SeqBackend:
+def _executorch(manifest: Manifest, precision: str, threads: int | None) -> Seq2SeqBackend:
+    # ExecuTorch's XNNPACK threadpool is process-wide and sized by the runtime, so ``threads``
+    # is not applied per backend.
     module = importlib.import_module("runtime.executorch_backend")
     return cast(Seq2SeqBackend, module.ExecuTorchBackend(manifest, precision))
 
@@ -42,11 +45,15 @@ def _executorch(manifest: Manifest, precision: str) -> Seq2SeqBackend:
 BACKENDS: dict[str, BackendFactory] = {"onnxruntime": _onnxruntime, "executorch": _executorch}
 
 
-def create_backend(manifest: Manifest, backend: str, precision: str) -> Seq2SeqBackend:
+def create_backend(
+    manifest: Manifest, backend: str, precision: str, threads: int | None = None
+) -> Seq2SeqBackend:
     """The ``backend`` runtime for the ``precision`` variant of ``manifest``."""
     if backend not in BACKENDS:
         raise TranslatorError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
-    return BACKENDS[backend](manifest, precision)
+    if threads is not None and threads < 1:
+        raise TranslatorError(f"threads must be >= 1, got {threads}")
+    return BACKENDS[backend](manifest, precision, threads)
 
 
 # Precisions with int8 weights, as each exporter names them; ``--int8`` picks the first found.
@@ -80,13 +87,20 @@ class Translator:
 
     @classmethod
     def from_artifacts(
-        cls, folder: Path | str, backend: str = "onnxruntime", precision: str = "fp32"
+        cls,
+        folder: Path | str,
+        backend: str = "onnxruntime",
+        precision: str = "fp32",
+        *,
+        threads: int | None = None,
     ) -> Translator:
         """Load, verify (format version, hashes) and open an artifact folder."""
-        return cls.from_manifest(load_manifest(folder), backend, precision)
+        return cls.from_manifest(load_manifest(folder), backend, precision, threads=threads)
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, backend: str, precision: str) -> Translator:
+    def from_manifest(
+        cls, manifest: Manifest, backend: str, precision: str, *, threads: int | None = None
+    ) -> Translator:
         tokenizer = Tokenizer.from_pretrained(manifest.tokenizer_dir)
         problems = [
             f"{name}_id is {manifest.special_id(name)} in the manifest but "
@@ -100,7 +114,7 @@ class Translator:
             )
         if problems:
             raise ArtifactError(f"refusing {manifest.folder}: " + "; ".join(problems))
-        runtime = create_backend(manifest, backend, precision)
+        runtime = create_backend(manifest, backend, precision, threads)
         return cls(tokenizer, runtime, max_src_len=int(manifest.model["max_src_len"]))
 
     @property
