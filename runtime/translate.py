@@ -1,4 +1,4 @@
-"""Translate text with an exported artifact folder, without PyTorch.
+"""Translate text with an exported artifact folder (ONNX Runtime: without PyTorch).
 
 ``python -m runtime.translate --artifacts DIR --src en --tgt de "A man rides a bike." ...``
 
@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, help="file of texts, one per line")
     parser.add_argument("--output", type=Path, help="write translations here (default stdout)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="onnxruntime")
-    parser.add_argument("--int8", action="store_true", help="use the quantized variant")
+    variant = parser.add_mutually_exclusive_group()
+    variant.add_argument("--int8", action="store_true", help="use the int8 variant")
+    variant.add_argument(
+        "--precision", help="a variant by name: fp32, int8 (ONNX), 8da8w or 8da4w (ExecuTorch)"
+    )
     parser.add_argument("--beams", type=int, default=1, help="beam size (1: greedy)")
     parser.add_argument("--max-length", type=int, help="max generated tokens (default max_tgt_len)")
     args = parser.parse_args(argv)
@@ -48,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         texts = read_texts(args)
         manifest = load_manifest(args.artifacts)
-        precision = quantized_precision(manifest, args.backend) if args.int8 else "fp32"
+        precision = args.precision or (
+            quantized_precision(manifest, args.backend) if args.int8 else "fp32"
+        )
         translator = Translator.from_manifest(manifest, args.backend, precision)
         outputs = translator.translate(
             texts, args.src, args.tgt, num_beams=args.beams, max_length=args.max_length
