@@ -92,6 +92,27 @@ def read_signature(model: onnx.ModelProto) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """The session options of every graph: all graph optimisations, ``threads`` intra-op threads
+    (None: one per core), errors-only logging, and constant folding of ``DequantizeLinear``.
+
+    ``quantize_dynamic`` quantizes a MatMul weight only when it is an initializer. The tied
+    output projection reads the embedding matrix through a Transpose, so the int8 decoder holds it
+    as ``Transpose -> DequantizeLinear -> MatMul``, and by default ONNX Runtime keeps
+    DequantizeLinear nodes unfolded (for its QDQ fusions), dequantizing all ``V x D`` weights on
+    every decoder step. ``session.disable_quant_qdq`` lets constant folding dequantize them once,
+    at load: the same values (to float32 rounding), the int8 ``small`` decoder step 1.5x faster
+    on one thread (interleaved A/B of both options), for ``4 V D`` bytes of memory. The graph
+    has no QDQ groups for those fusions to find; its MatMulInteger fusions are unaffected.
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or 0
+    options.log_severity_level = 3  # errors only
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    return options
+
+
 class OnnxBackend:
     """Runs a manifest's ``onnxruntime`` variant (``fp32`` or ``int8``) on the CPU.
 
@@ -113,10 +134,7 @@ class OnnxBackend:
             self._max_tgt_len,
             int(model["d_model"]) // int(model["n_heads"]),
         )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or 0
-        options.log_severity_level = 3  # errors only
+        options = session_options(threads)
         self.sessions: dict[str, Any] = {}
         for role in ("encoder", "decoder"):
             path = variant.files[role]

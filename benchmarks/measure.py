@@ -1,0 +1,361 @@
+"""What ``benchmarks.run`` measures with: one runner interface over every backend, timers, the
+fixed-work search, the machine's memory bandwidth and a description of the machine.
+
+A :class:`Runner` translates token ids and times its encoder and one decoder step at batch 1:
+
+- :class:`SearchRunner` drives any :class:`~lingolite.search.Seq2SeqBackend` (eager PyTorch, ONNX
+  Runtime, ExecuTorch) through the one search implementation, :func:`lingolite.search.generate`.
+- :class:`CT2Runner` drives a CTranslate2 folder (``export.ctranslate2``) through
+  ``ctranslate2.Translator.translate_batch``, which runs its own search in C++.
+
+Fixed work. An untrained model rarely says EOS, and when it does, each backend may say it at a
+different step, so sentence times would compare different amounts of work. With ``forced=True``
+every backend generates exactly ``max_length`` tokens: our backends are wrapped in
+:class:`SuppressEos` (the EOS logit is set to ``-inf`` before the search sees it, so greedy and
+beam search run all ``max_length`` steps), CTranslate2 gets ``min_decoding_length =
+max_decoding_length``, which is how it suppresses EOS. A trained model decodes naturally
+(``forced=False``); figures are then normalised per generated token.
+
+PyTorch is not imported here: the memory probe of a torch-free backend must not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from lingolite.search import (
+    BoolArray,
+    Cache,
+    FloatArray,
+    IntArray,
+    Memory,
+    SearchConfig,
+    Seq2SeqBackend,
+    TokenIds,
+    generate,
+    pad_batch,
+)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of repeated timings in milliseconds."""
+
+    median: float
+    p90: float
+    best: float
+    n: int
+
+    @classmethod
+    def of(cls, samples_ms: Sequence[float]) -> Stats:
+        if not samples_ms:
+            raise ValueError("no samples to summarise")
+        values = [float(v) for v in samples_ms]
+        return cls(statistics.median(values), percentile(values, 90), min(values), len(values))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (linear interpolation, numpy's default)."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Milliseconds ``fn()`` took, and what it returned."""
+    start = time.perf_counter()
+    out = fn()
+    return 1e3 * (time.perf_counter() - start), out
+
+
+def decode_steps(outputs: Sequence[TokenIds], max_length: int) -> int:
+    """Decoder steps that produced ``outputs``: one per token, plus the EOS step when a
+    hypothesis ended before ``max_length``."""
+    return sum(len(o) + (1 if len(o) < max_length else 0) for o in outputs)
+
+
+class SuppressEos:
+    """A :class:`Seq2SeqBackend` whose EOS logit is ``-inf``: searches run ``max_length`` steps."""
+
+    def __init__(self, backend: Seq2SeqBackend, eos_id: int) -> None:
+        self.backend = backend
+        self.eos_id = eos_id
+
+    @property
+    def max_tgt_len(self) -> int:
+        return self.backend.max_tgt_len
+
+    def encode(self, src_ids: IntArray, src_mask: BoolArray) -> Memory:
+        return self.backend.encode(src_ids, src_mask)
+
+    def init_cache(self, batch: int) -> Cache:
+        return self.backend.init_cache(batch)
+
+    def decode_step(
+        self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
+    ) -> tuple[FloatArray, Cache]:
+        logits, cache = self.backend.decode_step(tokens, pos, memory, cache)
+        if not logits.flags.writeable:
+            logits = logits.copy()
+        logits[:, self.eos_id] = -np.inf
+        return logits, cache
+
+
+class Runner(Protocol):
+    """What the benchmark needs from a backend."""
+
+    def translate(
+        self, sources: Sequence[TokenIds], num_beams: int, max_length: int, forced: bool
+    ) -> list[TokenIds]:
+        """One batch of source id lists -> one token list per source (no BOS/EOS)."""
+        ...
+
+    def encoder_and_step_ms(
+        self, source: TokenIds, steps: int, repeats: int
+    ) -> tuple[list[float], list[float]]:
+        """Samples (ms) of the encoder and of one decoder step at batch 1."""
+        ...
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    bos: int
+    eos: int
+    pad: int
+
+
+class SearchRunner:
+    """A :class:`Seq2SeqBackend` behind :func:`lingolite.search.generate`."""
+
+    def __init__(self, backend: Seq2SeqBackend, ids: SpecialIds) -> None:
+        self.backend = backend
+        self.ids = ids
+
+    def translate(
+        self, sources: Sequence[TokenIds], num_beams: int, max_length: int, forced: bool
+    ) -> list[TokenIds]:
+        src_ids, src_mask = pad_batch(sources, self.ids.pad)
+        backend = SuppressEos(self.backend, self.ids.eos) if forced else self.backend
+        config = SearchConfig(max_length=max_length, num_beams=num_beams)
+        return generate(
+            backend,
+            src_ids,
+            src_mask,
+            bos_id=self.ids.bos,
+            eos_id=self.ids.eos,
+            pad_id=self.ids.pad,
+            config=config,
+        )
+
+    def encoder_and_step_ms(
+        self, source: TokenIds, steps: int, repeats: int
+    ) -> tuple[list[float], list[float]]:
+        """Encoder: ``repeats`` runs. Step: ``repeats`` sentences of ``steps`` decode_step calls
+        (positions ``0..steps-1``, each fed the previous argmax), every call timed."""
+        src_ids, src_mask = pad_batch([source], self.ids.pad)
+        encoder = [timed(lambda: self.backend.encode(src_ids, src_mask))[0] for _ in range(repeats)]
+        memory = self.backend.encode(src_ids, src_mask)
+        step_ms = []
+        for _ in range(repeats):
+            cache = self.backend.init_cache(1)
+            tokens = np.array([self.ids.bos], dtype=np.int64)
+            for pos in range(steps):
+                ms, (logits, cache) = timed(
+                    lambda: self.backend.decode_step(tokens, pos, memory, cache)  # noqa: B023
+                )
+                step_ms.append(ms)
+                tokens = logits.argmax(axis=-1).astype(np.int64)
+        return encoder, step_ms
+
+
+class CT2Runner:
+    """A CTranslate2 folder written by ``export.ctranslate2``, spoken to in our token ids.
+
+    The vocabulary (``shared_vocabulary.json``) maps ids to the token strings CTranslate2 takes;
+    options mirror :meth:`runtime.ctranslate2_backend.CT2Translator.translate_ids` (no source
+    truncation, length penalty 1, patience 1) plus ``min_decoding_length`` for fixed work.
+    """
+
+    def __init__(self, folder: Path, threads: int) -> None:
+        import ctranslate2
+
+        from runtime.ctranslate2_backend import read_vocabulary
+
+        self.pieces = read_vocabulary(folder)
+        self.ids = {piece: i for i, piece in enumerate(self.pieces)}
+        self.translator = ctranslate2.Translator(
+            str(folder),
+            device="cpu",
+            compute_type="default",
+            intra_threads=threads,
+            inter_threads=1,
+        )
+
+    def translate(
+        self, sources: Sequence[TokenIds], num_beams: int, max_length: int, forced: bool
+    ) -> list[TokenIds]:
+        results = self.translator.translate_batch(
+            [[self.pieces[t] for t in s] for s in sources],
+            beam_size=num_beams,
+            num_hypotheses=1,
+            length_penalty=1.0,
+            patience=1.0,
+            max_decoding_length=max_length,
+            min_decoding_length=max_length if forced else 0,
+            max_input_length=0,
+            max_batch_size=0,
+        )
+        return [[self.ids[p] for p in r.hypotheses[0]] for r in results]
+
+    def encoder_and_step_ms(
+        self, source: TokenIds, steps: int, repeats: int
+    ) -> tuple[list[float], list[float]]:
+        """CTranslate2 has no encoder-only or single-step call for a translator, so both are
+        derived from whole translations forced to ``n1 = 2`` and ``n2 = steps`` tokens: step =
+        (T(n2) - T(n1)) / (n2 - n1), encoder = T(n1) - n1 * step (one pair per repeat)."""
+        n1, n2 = 2, max(steps, 4)
+        encoder, step = [], []
+        for _ in range(repeats):
+            t1 = timed(lambda: self.translate([source], 1, n1, True))[0]
+            t2 = timed(lambda: self.translate([source], 1, n2, True))[0]
+            per_step = max(t2 - t1, 0.0) / (n2 - n1)
+            step.append(per_step)
+            encoder.append(max(t1 - n1 * per_step, 0.0))
+        return encoder, step
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Where a backend's files are and how to open it.
+
+    ``kind``: ``eager`` (``path`` = checkpoint folder), ``onnxruntime`` or ``executorch``
+    (``path`` = artifact folder, ``precision`` = a variant of its manifest), ``ctranslate2``
+    (``path`` = CTranslate2 folder; its precision is the one it was saved in).
+    """
+
+    name: str
+    kind: str
+    path: str
+    precision: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "path": self.path,
+            "precision": self.precision,
+        }
+
+
+KINDS = ("eager", "onnxruntime", "executorch", "ctranslate2")
+
+
+def open_runner(spec: BackendSpec, threads: int, ids: SpecialIds) -> Runner:
+    """Load ``spec`` with ``threads`` intra-op threads for its runtime (torch for eager, the
+    XNNPACK thread pool for ExecuTorch, ``intra_op_num_threads`` for ONNX Runtime, ``intra_threads``
+    for CTranslate2). Only the runtime that ``spec`` needs is imported."""
+    if spec.kind == "eager":
+        import torch
+
+        from lingolite.checkpoint import load_pretrained
+        from lingolite.generate import EagerBackend
+
+        torch.set_num_threads(threads)
+        return SearchRunner(EagerBackend(load_pretrained(spec.path).float().eval()), ids)
+    if spec.kind == "onnxruntime":
+        from runtime.manifest import load_manifest
+        from runtime.onnx_backend import OnnxBackend
+
+        return SearchRunner(OnnxBackend(load_manifest(spec.path), spec.precision, threads), ids)
+    if spec.kind == "executorch":
+        from executorch.extension.pybindings import portable_lib
+
+        from runtime.executorch_backend import ExecuTorchBackend
+        from runtime.manifest import load_manifest
+
+        portable_lib._unsafe_reset_threadpool(threads)
+        backend = ExecuTorchBackend(load_manifest(spec.path), spec.precision)
+        return SearchRunner(backend, ids)
+    if spec.kind == "ctranslate2":
+        return CT2Runner(Path(spec.path), threads)
+    raise ValueError(f"unknown backend kind {spec.kind!r}; choose one of {KINDS}")
+
+
+def set_threads(threads: int) -> None:
+    """``threads`` intra-op threads for torch and ExecuTorch's XNNPACK pool in this process (the
+    exporters' parity gates run both; one oversubscribed core slows them many times over)."""
+    import torch
+    from executorch.extension.pybindings import portable_lib
+
+    torch.set_num_threads(threads)
+    portable_lib._unsafe_reset_threadpool(threads)
+
+
+def thread_counts(threads: int) -> dict[str, int]:
+    """The intra-op thread count each runtime of this process reports (after :func:`open_runner`
+    set them)."""
+    import torch
+    from executorch.extension.pybindings import portable_lib
+
+    return {
+        "torch": torch.get_num_threads(),
+        "executorch_xnnpack": int(portable_lib._threadpool_get_thread_count()),
+        "onnxruntime_intra_op": threads,
+        "ctranslate2_intra": threads,
+    }
+
+
+def memory_bandwidth(megabytes: int = 256, repeats: int = 10) -> dict[str, float]:
+    """This machine's memory bandwidth on one thread: a numpy copy of ``megabytes`` (far beyond
+    the caches), bytes read + written per second; the best of ``repeats`` and the median."""
+    src = np.ones(megabytes * 2**20 // 8)
+    dst = np.empty_like(src)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        seconds.append(time.perf_counter() - start)
+    moved = 2 * src.nbytes
+    return {
+        "bytes_per_copy": float(moved),
+        "best_gb_s": moved / min(seconds) / 1e9,
+        "median_gb_s": moved / statistics.median(seconds) / 1e9,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """CPU model and cores (``/proc/cpuinfo``), memory, OS and Python."""
+    cpu, flags = platform.processor() or "unknown", ""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and cpu in ("unknown", platform.processor()):
+                cpu = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = value
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "fma")
+    out: dict[str, Any] = {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "cpu_features": [f for f in wanted if f in flags.split()],
+        "machine": platform.machine(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+    try:
+        import psutil
+
+        out["memory_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
+        out["load_average_1m"] = round(os.getloadavg()[0], 2)
+    except ImportError:  # psutil is a dependency; this only guards odd environments
+        pass
+    return out
