@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from lingolite.config import ConfigError, ModelConfig
 from lingolite.model import LingoLite
-from lingolite.utils import atomic_directory, resolve_inside
+from lingolite.utils import atomic_directory, read_json_object, resolve_inside
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,9 @@ def read_config(directory: Path | str) -> tuple[ModelConfig, dict[str, Any]]:
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint folder {directory} does not exist or is not a folder")
     path = directory / CONFIG_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing: not a LingoLite checkpoint folder")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    data = read_json_object(
+        path, CheckpointError, f"{path} is missing: not a LingoLite checkpoint folder"
+    )
     problems = []
     if data.get("format_version") != FORMAT_VERSION:
         problems.append(

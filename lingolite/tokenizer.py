@@ -45,6 +45,8 @@ from typing import Any, Final, TypeAlias
 
 import sentencepiece as spm
 
+from lingolite.utils import read_json_object
+
 logger = logging.getLogger(__name__)
 
 TokenId: TypeAlias = int
@@ -364,16 +366,11 @@ class Tokenizer:
         if not folder.is_dir():
             raise TokenizerError(f"tokenizer path {str(folder)!r} is not a directory")
         config_path = folder / CONFIG_FILE
-        if not config_path.is_file():
-            raise TokenizerError(f"tokenizer folder {str(folder)!r} has no {CONFIG_FILE}")
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TokenizerError(f"{str(config_path)!r} is not valid JSON: {exc}") from exc
-        if not isinstance(config, dict):
-            raise TokenizerError(
-                f"{str(config_path)!r} must hold a JSON object, got {type(config).__name__}"
-            )
+        config = read_json_object(
+            config_path,
+            TokenizerError,
+            f"tokenizer folder {str(folder)!r} has no {CONFIG_FILE}",
+        )
 
         problems = _check_config(config)
         model_path: Path | None = None

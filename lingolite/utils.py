@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,3 +73,20 @@ def resolve_inside(folder: Path, name: object, what: str = "file") -> Path:
     if not path.is_relative_to(root):
         raise ValueError(f"{what} {name!r} resolves to {path}, outside its folder {root}")
     return path
+
+
+def read_json_object(path: Path, error: Callable[[str], Exception], missing: str) -> dict[str, Any]:
+    """Parse ``path`` as a JSON object, raising ``error(message)`` on any problem.
+
+    ``missing`` is the message when the file does not exist; invalid JSON and non-object JSON get
+    messages naming the file. The one reader behind checkpoints, tokenizers and artifacts.
+    """
+    if not path.is_file():
+        raise error(missing)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data

@@ -28,6 +28,7 @@ import ctranslate2
 from lingolite.config import ConfigError, ModelConfig
 from lingolite.search import SearchError
 from lingolite.tokenizer import TokenId, Tokenizer, TokenizerError
+from lingolite.utils import read_json_object
 
 FORMAT_VERSION: Final = 1
 METADATA_FILE: Final = "lingolite.json"
@@ -42,14 +43,9 @@ class CT2ModelError(ValueError):
 def read_metadata(folder: Path) -> tuple[ModelConfig, dict[str, Any]]:
     """Parse ``lingolite.json``: the model config and the whole JSON object."""
     path = folder / METADATA_FILE
-    if not path.is_file():
-        raise CT2ModelError(f"{path} is missing: not a LingoLite CTranslate2 folder")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CT2ModelError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CT2ModelError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    data = read_json_object(
+        path, CT2ModelError, f"{path} is missing: not a LingoLite CTranslate2 folder"
+    )
     if data.get("format_version") != FORMAT_VERSION:
         raise CT2ModelError(
             f"{path}: format_version {data.get('format_version')!r} is not supported; this "

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lingolite.utils import resolve_inside, sha256_file
+from lingolite.utils import read_json_object, resolve_inside, sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -117,14 +117,9 @@ def load_manifest(folder: Path | str, *, verify_hashes: bool = True) -> Manifest
     if not folder.is_dir():
         raise ArtifactError(f"artifact folder {folder} does not exist or is not a folder")
     path = folder / MANIFEST
-    if not path.is_file():
-        raise ArtifactError(f"{path} is missing: not an artifact folder (or an unfinished export)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{path} must hold a JSON object")
+    data = read_json_object(
+        path, ArtifactError, f"{path} is missing: not an artifact folder (or an unfinished export)"
+    )
     if data.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
             f"{path}: format_version {data.get('format_version')!r} is not supported; this "
