@@ -11,14 +11,25 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The Android demo's Java core is tested on the JVM with JUnit 4 from Debian (needs root, as in CI).
+# The Android demo's Java core is tested on the JVM with JUnit 4 from Debian (needs root, as in CI);
+# the app's manifest, resources and sources are built with Debian's aapt against the Android API 23
+# framework jar from Debian's archive (pinned by sha256; Google's SDK repositories are unreachable).
 JUNIT := /usr/share/java/junit4.jar
+AAPT := /usr/bin/aapt
+ANDROID_JAR := build/android/android-23.jar
 
 $(JUNIT):
 	command -v javac >/dev/null || { echo "javac (JDK 17) is required for the Java tests" >&2; exit 1; }
 	apt-get update -qq && apt-get install -y -qq junit4 >/dev/null
 
-setup: $(VENV)/.installed $(JUNIT)
+$(AAPT): | $(JUNIT)
+	apt-get install -y -qq aapt >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq aapt >/dev/null; }
+
+$(ANDROID_JAR): scripts/fetch_android_platform.py
+	$(PYTHON) scripts/fetch_android_platform.py --out $@
+
+setup: $(VENV)/.installed $(JUNIT) $(AAPT) $(ANDROID_JAR)
 
 # The main job: export the shipped model to ONNX Runtime (fp32 + int8) behind the parity gate,
 # then translate with both. The BLEU part of the gate runs when the Multi30k data is present.

@@ -9,22 +9,38 @@ JUnit jar or data folder fails with the command that fixes it.
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import io
 import json
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import pytest
 import sentencepiece as spm
+import torch
 
+from export.common import ExportOptions
+from export.executorch import export_executorch
 from export.vocab import VocabError, vocab_from_model_proto, vocab_from_tokenizer
+from lingolite.search import SearchConfig, generate, pad_batch
 from lingolite.tokenizer import Tokenizer
+from runtime.executorch_backend import ExecuTorchBackend
+from runtime.manifest import load_manifest
+from runtime.translator import Translator
+from tests import executorch_bridge
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "android_demo" / "core" / "src"
+APP = ROOT / "android_demo" / "app"
+ANDROID_JAR = ROOT / "build" / "android" / "android-23.jar"  # scripts/fetch_android_platform.py
 DATA = ROOT.parent / "shared" / "data" / "multi30k"
 PRETRAINED = ROOT / "pretrained" / "lingolite-tiny-multi30k"
 JAVA_DIR = Path("/usr/share/java")
@@ -78,20 +94,98 @@ def java_classes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, classpath
 
 
-def test_app_compiles_against_api_stubs(tmp_path: Path) -> None:
-    """The app module (Activity + ExecuTorch adapter) type-checks against stand-ins carrying the
-    signatures of the Android SDK and executorch-android classes it uses (android_demo/stubs)."""
-    _classpath()
+def _android_platform() -> tuple[str, Path]:
+    """``aapt`` and the Android API 23 framework jar, or a failure naming the fix."""
+    problems = []
+    aapt = shutil.which("aapt")
+    if aapt is None:
+        problems.append("`aapt` is not on PATH (apt-get install -y aapt)")
+    if not ANDROID_JAR.is_file():
+        problems.append(f"{ANDROID_JAR} is missing (python scripts/fetch_android_platform.py)")
+    if problems or aapt is None:
+        pytest.fail("cannot build the Android app's sources: " + "; ".join(problems), pytrace=False)
+    return aapt, ANDROID_JAR
+
+
+def _aapt_package(manifest: Path, res: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """Compile and link the app's manifest and resources against the framework, as the Android
+    build does, writing the resource APK and the generated ``R.java`` under ``out``."""
+    aapt, jar = _android_platform()
+    # AGP takes the package from `namespace` in app/build.gradle.kts and merges it into the
+    # manifest; plain aapt needs it written in the manifest.
+    gradle = (APP / "build.gradle.kts").read_text()
+    namespace = re.search(r'namespace = "([\w.]+)"', gradle)
+    assert namespace is not None, "app/build.gradle.kts declares no namespace"
+    merged = out / "AndroidManifest.xml"
+    merged.write_text(
+        manifest.read_text(encoding="utf-8").replace(
+            "<manifest ", f'<manifest package="{namespace.group(1)}" ', 1
+        ),
+        encoding="utf-8",
+    )
+    (out / "gen").mkdir(exist_ok=True)
+    cmd = [aapt, "package", "-f", "-m", "-J", str(out / "gen"), "-M", str(merged),
+           "-S", str(res), "-I", str(jar), "-F", str(out / "resources.ap_"),
+           "--min-sdk-version", "26", "--target-sdk-version", "35"]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def app_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app module built as far as this machine allows: manifest and layouts compiled by aapt
+    against the real Android API 23 framework resources, and its Java type-checked with -Werror
+    against the real API 23 framework classes, the aapt-generated R and the core. Only the three
+    executorch-android classes are stand-ins (android_demo/jvm_executorch: the AAR is on Maven
+    only). Returns the class folder (core + app + stand-ins + the JVM driver)."""
+    classpath = _classpath()
+    out = tmp_path_factory.mktemp("android_app")
+    run = _aapt_package(APP / "src/main/AndroidManifest.xml", APP / "src/main/res", out)
+    assert run.returncode == 0, f"aapt failed on the app's resources:\n{run.stdout}{run.stderr}"
+    r_java = out / "gen/ai/lingolite/demo/R.java"
+    assert r_java.is_file(), sorted(p.name for p in (out / "gen").rglob("*"))
+    assert (out / "resources.ap_").stat().st_size > 0
     demo = ROOT / "android_demo"
     sources = sorted(
         str(p)
-        for folder in ("core/src/main", "stubs/src", "app/src/main")
+        for folder in ("core/src/main", "jvm_executorch/src", "app/src/main")
         for p in (demo / folder).rglob("*.java")
     )
-    cmd = ["javac", "--release", "17", "-encoding", "UTF-8", "-Xlint:all", "-Werror",
-           "-d", str(tmp_path), *sources]  # fmt: skip
+    cmd = ["javac", "--release", "11", "-encoding", "UTF-8", "-Xlint:all", "-Werror",
+           "-d", str(out / "classes"), "-cp", f"{ANDROID_JAR}:{classpath}",
+           *sources, str(r_java)]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"javac failed on the app sources:\n{run.stdout}{run.stderr}"
+    return out / "classes"
+
+
+def test_app_builds_against_android_framework(app_classes: Path) -> None:
+    for name in ("MainActivity", "ExecuTorchModel", "R$id", "R$string", "R$layout"):
+        assert (app_classes / f"ai/lingolite/demo/{name}.class").is_file(), name
+
+
+def test_aapt_refuses_attributes_the_framework_lacks(tmp_path: Path) -> None:
+    """The resource check has teeth: a layout attribute API 23 does not define (autofill came in
+    API 26) is refused, as is a layout naming a string that does not exist."""
+    res = tmp_path / "res"
+    shutil.copytree(APP / "src/main/res", res)
+    layout = res / "layout/activity_main.xml"
+    text = layout.read_text(encoding="utf-8")
+    for broken, message in [
+        ('android:id="@+id/source"', "importantForAutofill"),
+        ('android:hint="@string/source_hint"', "no_such_string"),
+    ]:
+        assert broken in text
+        patch = (
+            broken + ' android:importantForAutofill="no"'
+            if message == "importantForAutofill"
+            else 'android:hint="@string/no_such_string"'
+        )
+        layout.write_text(text.replace(broken, patch, 1), encoding="utf-8")
+        out = tmp_path / message
+        out.mkdir()
+        run = _aapt_package(APP / "src/main/AndroidManifest.xml", res, out)
+        assert run.returncode != 0, f"aapt accepted a layout using {message}"
+        assert message in run.stderr, run.stderr
 
 
 def test_test_classes_found() -> None:
@@ -139,3 +233,178 @@ def test_vocab_refuses_what_java_does_not_implement() -> None:
     message = str(info.value)
     for fragment in ("only unigram", "byte_fallback", "treat_whitespace_as_suffix", "BYTE piece"):
         assert fragment in message
+
+
+# ------------------------------------------------------ the app's Java against a real .pte
+
+PHONE_MAX_LEN = 64  # static lengths of the test export (the shipped model's are 128)
+PHONE_SENTENCES = 12
+
+
+@pytest.fixture(scope="module")
+def phone_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped model exported for the phone: fp32 program, int64 masks, vocab.json."""
+    if not (PRETRAINED / "config.json").is_file():
+        pytest.fail(f"the shipped model is not at {PRETRAINED}", pytrace=False)
+    out = tmp_path_factory.mktemp("phone") / "tiny-executorch"
+    options = ExportOptions(
+        out=out, checkpoint=PRETRAINED, max_src_len=PHONE_MAX_LEN, max_tgt_len=PHONE_MAX_LEN
+    )
+    return export_executorch(options, ("fp32",), mask_dtype="int64")
+
+
+@pytest.mark.parametrize(("src", "tgt", "beams"), [("en", "de", 1), ("en", "de", 4),
+                                                   ("de", "en", 4), ("fr", "en", 1)])  # fmt: skip
+def test_app_translates_like_the_python_runtime(
+    src: str, tgt: str, beams: int, app_classes: Path, phone_export: Path, tmp_path: Path
+) -> None:
+    """The app's own path (LingoliteArtifact.open, ExecuTorchModel.open/translator, the Java
+    tokenizer and search) run by ``JvmTranslate`` on the JVM, with jvm_executorch executing the
+    real .pte in the C++ ExecuTorch runtime, gives the Python runtime's source ids, output ids and
+    text for test_2016_flickr sentences. Only the JNI layer of executorch-android is not in it."""
+    with gzip.open(DATA / f"test_2016_flickr.{src}.gz", "rt", encoding="utf-8") as f:
+        sentences = [next(f).strip() for _ in range(PHONE_SENTENCES)]
+    sources, out = tmp_path / "sources.txt", tmp_path / "out.tsv"
+    sources.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    cmd = ["java", f"-Dexecutorch.bridge={sys.executable} -m tests.executorch_bridge",
+           f"-Dexecutorch.bridge.dir={ROOT}", "-cp", str(app_classes),
+           "ai.lingolite.demo.JvmTranslate", str(phone_export), tgt, str(beams), str(sources),
+           str(out)]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, f"JvmTranslate failed:\n{run.stdout}{run.stderr[-6000:]}"
+    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(sentences) and all(len(r) == 6 for r in rows), rows
+
+    manifest = load_manifest(phone_export)
+    tok = Tokenizer.from_pretrained(manifest.tokenizer_dir)
+    backend = ExecuTorchBackend(manifest, "fp32")
+    config = SearchConfig(max_length=PHONE_MAX_LEN, num_beams=beams)
+    texts = Translator(tok, backend, max_src_len=PHONE_MAX_LEN).translate(
+        sentences, src, tgt, num_beams=beams, batch_size=1
+    )
+    for sentence, text, row in zip(sentences, texts, rows, strict=True):
+        tokens, source_ids, encode_ms, decode_ms, steps, java_text = row
+        ids = tok.encode_source(sentence, tgt, max_len=PHONE_MAX_LEN)
+        assert [int(i) for i in source_ids.split()] == ids, sentence
+        src_ids, src_mask = pad_batch([ids], tok.pad_id)
+        hyp = generate(backend, src_ids, src_mask, bos_id=tok.bos_id, eos_id=tok.eos_id,
+                       pad_id=tok.pad_id, config=config)[0]  # fmt: skip
+        assert [int(i) for i in tokens.split()] == hyp, sentence
+        assert java_text == text == tok.decode(hyp) and text.strip(), sentence
+        assert float(encode_ms) > 0 and float(decode_ms) > 0 and int(steps) >= len(hyp)
+
+
+def _bridge(program: Path, requests: bytes) -> io.BytesIO:
+    out = io.BytesIO()
+    executorch_bridge.serve(program, io.BytesIO(requests), out)
+    out.seek(0)
+    return out
+
+
+def _execute(method: str, *tensors: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    buf.write(struct.pack(">i", 1))
+    executorch_bridge.write_string(buf, method)
+    buf.write(struct.pack(">i", len(tensors)))
+    for array in tensors:
+        executorch_bridge.write_tensor(buf, torch.from_numpy(array))
+    return buf.getvalue()
+
+
+def test_bridge_reports_runtime_errors(phone_export: Path, tmp_path: Path) -> None:
+    """What the JVM Module raises comes from the ExecuTorch runtime: a program that is not one, an
+    input of the wrong dtype (a bool mask for an int64-mask program) and an unknown method are
+    error replies, and a correct call after them still works."""
+    garbage = tmp_path / "garbage.pte"
+    garbage.write_bytes(b"not a flatbuffer" * 64)
+    reply = _bridge(garbage, b"")
+    assert executorch_bridge.read_int(reply) == 1
+    assert executorch_bridge.read_string(reply)
+
+    program = next(phone_export.glob("*.pte"))
+    ids = np.zeros((1, PHONE_MAX_LEN), np.int64)
+    good_mask = np.zeros((1, PHONE_MAX_LEN), np.int64)
+    good_mask[0, :3] = 1
+    requests = (
+        _execute("encode", ids, good_mask.astype(np.bool_))
+        + _execute("no_such_method", ids)
+        + _execute("encode", ids, good_mask)
+        + struct.pack(">i", 0)
+    )
+    reply = _bridge(program, requests)
+    assert executorch_bridge.read_int(reply) == 0
+    names = [executorch_bridge.read_string(reply) for _ in range(executorch_bridge.read_int(reply))]
+    assert {"encode", "decode_step"} <= set(names)
+    assert executorch_bridge.read_int(reply) == 1  # bool mask refused by Method::set_input
+    assert executorch_bridge.read_string(reply)
+    assert executorch_bridge.read_int(reply) == 1
+    assert "no method 'no_such_method'" in executorch_bridge.read_string(reply)
+    assert executorch_bridge.read_int(reply) == 0
+    outputs = [
+        executorch_bridge.read_tensor(reply) for _ in range(executorch_bridge.read_int(reply))
+    ]
+    assert len(outputs) == 2 and outputs[0].dtype == torch.float32
+    assert outputs[0].shape[:2] == (int(load_manifest(phone_export).model["n_decoder_layers"]), 1)
+
+
+# ------------------------------------------------------ scripts/fetch_android_platform.py
+
+
+def _fetch_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "fetch_android_platform", ROOT / "scripts" / "fetch_android_platform.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _deb(members: dict[str, bytes]) -> bytes:
+    out = b"!<arch>\n"
+    for name, data in members.items():
+        header = f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n"
+        out += header.encode("ascii") + data + (b"\n" if len(data) % 2 else b"")
+    return out
+
+
+def _tar_xz(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_fetch_android_platform_checks_what_it_extracts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetch = _fetch_module()
+    tampered = _deb({"debian-binary": b"2.0\n", "data.tar.xz": _tar_xz(fetch.MEMBER, b"jar")})
+    with pytest.raises(fetch.FetchError, match=r"sha256 [0-9a-f]{64} != pinned"):
+        fetch.extract_jar(tampered)
+    with pytest.raises(fetch.FetchError, match=r"has no data\.tar\.xz"):
+        fetch.extract_jar(_deb({"debian-binary": b"2.0\n"}))
+    with pytest.raises(fetch.FetchError, match="not an ar archive"):
+        fetch.extract_jar(b"PK\x03\x04")
+
+    # A jar already in place with the pinned hash is kept without downloading; a wrong one is
+    # replaced, and a failed download leaves nothing behind.
+    def no_network() -> bytes:
+        raise fetch.FetchError("offline")
+
+    monkeypatch.setattr(fetch, "download", no_network)
+    _android_platform()
+    kept = tmp_path / "ok" / "android-23.jar"
+    kept.parent.mkdir()
+    shutil.copyfile(ANDROID_JAR, kept)
+    assert fetch.fetch(kept) == kept
+    stale = tmp_path / "stale" / "android-23.jar"
+    stale.parent.mkdir()
+    stale.write_bytes(b"half a jar")
+    with pytest.raises(fetch.FetchError, match="offline"):
+        fetch.fetch(stale)
+    assert sorted(p.name for p in stale.parent.iterdir()) == ["android-23.jar"]
+    assert fetch.main(["--out", str(tmp_path / "new" / "android-23.jar")]) == 1
+    assert not (tmp_path / "new").exists() or not any((tmp_path / "new").iterdir())

@@ -1,7 +1,9 @@
 package ai.lingolite.demo;
 
+import ai.lingolite.core.LingoliteArtifact;
 import ai.lingolite.core.ProgramSpec;
 import ai.lingolite.core.Seq2SeqModel;
+import ai.lingolite.core.Translator;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -59,6 +61,18 @@ final class ExecuTorchModel
     this.module = module;
     this.spec = spec;
     this.padId = padId;
+  }
+
+  /** The program of a verified artifact folder, with the tokenizer's pad id. */
+  static ExecuTorchModel open(LingoliteArtifact artifact) {
+    return load(artifact.programFile, artifact.program, artifact.tokenizer.padId());
+  }
+
+  /** Tokenizer, this model and the search, as the app translates. */
+  Translator<Memory, Cache> translator(LingoliteArtifact artifact) {
+    return new Translator<>(
+        artifact.tokenizer, this, artifact.program.maxSrcLen, artifact.tokenizer.bosId(),
+        artifact.tokenizer.eosId());
   }
 
   /** Loads the program (memory-mapped) and checks that it has both methods. */

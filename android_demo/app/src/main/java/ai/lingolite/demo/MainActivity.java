@@ -7,6 +7,7 @@ import ai.lingolite.core.Translator;
 import android.app.Activity;
 import android.os.Bundle;
 import android.util.Log;
+import android.view.View;
 import android.widget.ArrayAdapter;
 import android.widget.Button;
 import android.widget.EditText;
@@ -54,14 +55,14 @@ public class MainActivity extends Activity {
   protected void onCreate(Bundle savedInstanceState) {
     super.onCreate(savedInstanceState);
     setContentView(R.layout.activity_main);
-    status = findViewById(R.id.status);
-    source = findViewById(R.id.source);
-    sourceLang = findViewById(R.id.source_lang);
-    targetLang = findViewById(R.id.target_lang);
-    decoding = findViewById(R.id.decoding);
-    translate = findViewById(R.id.translate);
-    output = findViewById(R.id.output);
-    latency = findViewById(R.id.latency);
+    status = view(R.id.status, TextView.class);
+    source = view(R.id.source, EditText.class);
+    sourceLang = view(R.id.source_lang, Spinner.class);
+    targetLang = view(R.id.target_lang, Spinner.class);
+    decoding = view(R.id.decoding, Spinner.class);
+    translate = view(R.id.translate, Button.class);
+    output = view(R.id.output, TextView.class);
+    latency = view(R.id.latency, TextView.class);
     decoding.setAdapter(adapter(DECODING));
     translate.setOnClickListener(v -> onTranslate());
 
@@ -69,6 +70,14 @@ public class MainActivity extends Activity {
     Path folder = Paths.get(extra != null && !extra.isEmpty() ? extra : DEFAULT_FOLDER);
     status.setText(getString(R.string.loading, folder));
     background(() -> load(folder));
+  }
+
+  /**
+   * The layout's view {@code id} as a {@code type}. (Not the generic {@code findViewById} of API
+   * 26+: the app's sources are type-checked against the API 23 framework jar, see the README.)
+   */
+  private <T extends View> T view(int id, Class<T> type) {
+    return type.cast(findViewById(id));
   }
 
   private ArrayAdapter<String> adapter(List<String> items) {
@@ -80,12 +89,10 @@ public class MainActivity extends Activity {
   /** Worker thread: verify the folder, load tokenizer and program. */
   private void load(Path folder) throws ArtifactException {
     LingoliteArtifact a = LingoliteArtifact.open(folder); // manifest, hashes, signatures, vocab
-    ExecuTorchModel m = ExecuTorchModel.load(a.programFile, a.program, a.tokenizer.padId());
+    ExecuTorchModel m = ExecuTorchModel.open(a);
     artifact = a;
     model = m;
-    translator =
-        new Translator<>(a.tokenizer, m, a.program.maxSrcLen, a.tokenizer.bosId(),
-            a.tokenizer.eosId());
+    translator = m.translator(a);
     runOnUiThread(() -> {
       List<String> langs = a.languages();
       sourceLang.setAdapter(adapter(langs));

@@ -1,3 +1,0 @@
-package android.widget;
-
-public class Button extends TextView {}

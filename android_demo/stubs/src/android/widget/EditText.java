@@ -1,3 +1,0 @@
-package android.widget;
-
-public class EditText extends TextView {}
