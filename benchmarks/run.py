@@ -612,7 +612,6 @@ def weight_floor(config: ModelConfig, bandwidth_gb_s: float) -> dict[str, Any]:
         "weights_per_step": layers + head,
         "int8": floor(layers + head),
         "int4": floor((layers + head) / 2),
-        "int8_layers_fp32_output_projection": floor(layers + 4 * head),
         "fp32": floor(4 * (layers + head)),
         "self_cache_bytes_read_and_written_b1": 2 * cache,
         "note": "weights only, without quantization scales (the caches add "
@@ -1005,10 +1004,7 @@ def limits(report: dict[str, Any]) -> list[str]:
         f"{fl['weights_per_step'] / 1e6:.1f}M weights (every decoder-layer matrix used per step "
         "and the output projection), so it cannot beat: int8 "
         f"{fl['int8']['bytes'] / 2**20:.1f} MiB -> **{fl['int8']['ms']:.2f} ms**; fp32 "
-        f"{fl['fp32']['bytes'] / 2**20:.1f} MiB -> {fl['fp32']['ms']:.2f} ms; int8 layers with a "
-        f"float32 output projection (what ONNX Runtime int8 runs, below) "
-        f"{fl['int8_layers_fp32_output_projection']['bytes'] / 2**20:.1f} MiB -> "
-        f"{fl['int8_layers_fp32_output_projection']['ms']:.2f} ms. {fl['note']}.",
+        f"{fl['fp32']['bytes'] / 2**20:.1f} MiB -> {fl['fp32']['ms']:.2f} ms. {fl['note']}.",
         "",
         "| backend | decoder step b1 (ms) | weight-read floor (ms) | step / floor "
         "| time in runtime call | in backend decode_step | search loop (Python) |",
@@ -1021,8 +1017,6 @@ def limits(report: dict[str, Any]) -> list[str]:
             if precision == "fp32"
             else fl["int4"]
             if precision == "8da4w"
-            else fl["int8_layers_fp32_output_projection"]
-            if b["kind"] == "onnxruntime"
             else fl["int8"]
         )
         step = b["metrics"]["step_ms"]
@@ -1089,16 +1083,13 @@ def limits(report: dict[str, Any]) -> list[str]:
         "",
         "Structural limits, from the code (independent of this machine):",
         "",
-        "- **ONNX Runtime int8 output projection is float32.** `quantize_dynamic` quantizes a "
-        "MatMul only when its weight is an initializer; the tied output projection reads the "
-        "embedding through a Transpose, so the exported graph holds `Transpose -> "
-        "DequantizeLinear -> MatMul`. `runtime/onnx_backend.py` now folds the dequantization at "
-        "load (`session.disable_quant_qdq`), which removed a full V x D dequantization per step, "
-        "but the step still reads the V x D matrix in float32 (the `MatMul` row of the profile). "
-        "Fix (export side, `export/onnx.py`): untie the output projection into its own "
-        "initializer before quantizing, as `export/executorch.py` does; that lowers the floor to "
-        "the int8 one above. The same quantizer also quantizes the `Gather` of the rotary "
-        "cos/sin tables to int8 (`op_types_to_quantize` could be limited to MatMul).",
+        "- **The tied embedding is stored twice in int8 programs.** `export/onnx.py` folds the "
+        "output projection's Transpose of the embedding into its own weight before "
+        "`quantize_dynamic` (which quantizes a MatMul only when its weight is an initializer), so "
+        "the projection runs as an int8 MatMul; the token lookup keeps its own uint8 copy "
+        "(per-tensor scale), `V x D` bytes more on disk than one shared matrix. ExecuTorch's "
+        "int8 programs also quantize the projection as its own weight (their lookup table stays "
+        "float32).",
         "- **ExecuTorch programs have a static batch of 1.** `runtime/executorch_backend.py` runs "
         "every row of a batch (and every beam) as its own call, so batch-32 and beam throughput "
         "stay at the batch-1 rate instead of turning GEMV into GEMM.",

@@ -96,14 +96,14 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     """The session options of every graph: all graph optimisations, ``threads`` intra-op threads
     (None: one per core), errors-only logging, and constant folding of ``DequantizeLinear``.
 
-    ``quantize_dynamic`` quantizes a MatMul weight only when it is an initializer. The tied
-    output projection reads the embedding matrix through a Transpose, so the int8 decoder holds it
-    as ``Transpose -> DequantizeLinear -> MatMul``, and by default ONNX Runtime keeps
-    DequantizeLinear nodes unfolded (for its QDQ fusions), dequantizing all ``V x D`` weights on
-    every decoder step. ``session.disable_quant_qdq`` lets constant folding dequantize them once,
-    at load: the same values (to float32 rounding), the int8 ``small`` decoder step 1.5x faster
-    on one thread (interleaved A/B of both options), for ``4 V D`` bytes of memory. The graph
-    has no QDQ groups for those fusions to find; its MatMulInteger fusions are unaffected.
+    By default ONNX Runtime keeps DequantizeLinear nodes unfolded (for its QDQ fusions); a
+    dynamically quantized graph has no QDQ groups for those to find, and
+    ``session.disable_quant_qdq`` lets constant folding dequantize constant weights once, at
+    load, instead of on every run; its MatMulInteger fusions are unaffected. It matters for int8
+    decoders exported before ``export.onnx`` folded the tied output projection into its own
+    int8 weight (their float MatMul reads a dequantized, transposed copy of the whole ``V x D``
+    embedding; folding it at load made their ``small`` step 1.5x faster); current exports have no
+    dequantized weight left but the token embedding's lookup.
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

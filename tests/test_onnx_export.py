@@ -170,6 +170,82 @@ def test_tiny_has_two_graphs_per_precision_with_inline_weights(tiny_export: Path
     assert [o.name for o in decoder.graph.output] == ["logits", "new_self_k", "new_self_v"]
 
 
+def test_int8_decoder_quantizes_the_tied_output_projection(tiny_export: Path) -> None:
+    """The tied output projection (MatMul of the transposed embedding) is folded to its own weight
+    before quantize_dynamic, so the int8 decoder multiplies it in int8: no float32 V x D matrix is
+    left, and every MatMul weight of the graph is quantized."""
+    model = onnx.load(str(tiny_export / "decoder.int8.onnx"))
+    vocab = int(load_manifest(tiny_export).model["vocab_size"])
+    floats = [
+        t.name
+        for t in model.graph.initializer
+        if t.data_type == onnx.TensorProto.FLOAT and vocab in t.dims and len(t.dims) == 2
+    ]
+    assert floats == [], floats
+    weights = {t.name for t in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    for node in model.graph.node:  # float MatMuls left: attention (activations x activations)
+        if node.op_type == "MatMul":
+            b = producers.get(node.input[1])
+            assert node.input[1] not in weights, node.name
+            reads_weight = b is not None and b.op_type in ("Transpose", "DequantizeLinear")
+            assert not (reads_weight and b is not None and b.input[0] in weights), node.name
+    # The rotary tables stay float32 lookups; the token embedding is an int8 lookup.
+    dtypes = {t.name: t.data_type for t in model.graph.initializer}
+    tables = {n.input[0]: dtypes[n.input[0]] for n in model.graph.node
+              if n.op_type == "Gather" and n.input[0] in weights}  # fmt: skip
+    assert tables == {
+        "model.embed.weight_quantized": onnx.TensorProto.UINT8,  # Gathers quantize as uint8
+        "model.rope.cos": onnx.TensorProto.FLOAT,
+        "model.rope.sin": onnx.TensorProto.FLOAT,
+    }
+    int8 = {
+        t.name: list(t.dims)
+        for t in model.graph.initializer
+        if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+        and len(t.dims) == 2
+        and vocab in t.dims
+    }
+    assert len(int8) == 2, int8  # the embedding (Gather) and the projection (D x V), separately
+    variant = load_manifest(tiny_export).data["variants"]["onnx-int8"]
+    assert variant["quantization"]["folded_weight_transposes"] is True
+    assert variant["quantization"]["float32_position_tables"] is True
+
+
+def test_folding_weight_transposes_is_exact(tiny_export: Path, tmp_path: Path) -> None:
+    """The fp32 decoder with its transposes folded gives bit-identical logits."""
+    import onnxruntime as ort
+
+    from export.onnx import fold_weight_transposes
+    from runtime.onnx_backend import session_options
+
+    model = onnx.load(str(tiny_export / "decoder.onnx"))
+    assert fold_weight_transposes(model) != []
+    assert "Transpose" not in {
+        n.op_type for n in model.graph.node if n.input and n.input[0] == "model.embed.weight"
+    }
+    assert fold_weight_transposes(model) == []  # nothing left to fold
+    onnx.save(model, str(tmp_path / "folded.onnx"))
+    feeds = {
+        i.name: np.zeros(
+            [d.dim_value or 2 for d in i.type.tensor_type.shape.dim],
+            dtype=onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type),
+        )
+        for i in model.graph.input
+    }
+    rng = np.random.default_rng(0)
+    feeds["tokens"][:] = rng.integers(4, 100, feeds["tokens"].shape)
+    feeds["src_mask"][:] = True
+    for name in ("cross_k", "cross_v", "self_k", "self_v"):
+        feeds[name] = rng.standard_normal(feeds[name].shape).astype(np.float32)
+    outputs = [
+        ort.InferenceSession(str(path), session_options(1)).run(None, feeds)
+        for path in (tiny_export / "decoder.onnx", tmp_path / "folded.onnx")
+    ]
+    for before, after in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
 def test_tiny_parity_passed(tiny_export: Path) -> None:
     report = json.loads((tiny_export / "parity.json").read_text())
     assert report["passed"] is True
