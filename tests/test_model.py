@@ -163,6 +163,23 @@ def test_write_cache_writes_only_the_position_slot() -> None:
     assert out.sum() == new.sum()
 
 
+@settings(max_examples=30, deadline=None)
+@given(pos=st.integers(0, 6), seed=st.integers(0, 2**16))
+def test_write_cache_is_exact_for_finite_values(pos: int, seed: int) -> None:
+    """The blend equals indexed assignment bit for bit (up to the sign of zeros) on random and
+    extreme finite values: huge, tiny and subnormal magnitudes, both signs."""
+    gen = torch.Generator().manual_seed(seed)
+    scale = torch.tensor([1e-40, 1e-30, 1.0, 1e30, 1e37])  # subnormal .. large
+    pick = torch.randint(0, len(scale), (2, 3, 7, 4), generator=gen)
+    cache = torch.randn(2, 3, 7, 4, generator=gen) * scale[pick]
+    new = torch.randn(2, 3, 1, 4, generator=gen) * scale[pick[:, :, :1]]
+    expected = cache.clone()
+    expected[:, :, pos] = new[:, :, 0]
+    out = write_cache(cache, new, torch.tensor([pos]))
+    assert torch.isfinite(out).all()
+    assert torch.equal(out, expected)  # torch.equal treats -0.0 == 0.0
+
+
 def test_empty_cache_shape_matches_the_documented_layout() -> None:
     config = small_config()
     k, v = LingoLite(config).empty_cache(3)
