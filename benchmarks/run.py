@@ -1093,11 +1093,12 @@ def limits(report: dict[str, Any]) -> list[str]:
         "- **ExecuTorch programs have a static batch of 1.** `runtime/executorch_backend.py` runs "
         "every row of a batch (and every beam) as its own call, so batch-32 and beam throughput "
         "stay at the batch-1 rate instead of turning GEMV into GEMM.",
-        "- **ExecuTorch runs the cache update in portable kernels.** XNNPACK does not take "
-        "`where`, so the cache rule's `torch.where` over the whole static cache (and the masked "
-        "softmax's) falls back to ExecuTorch's portable `where` (see the ETDump table): with "
-        "int8 weights the matrix products are no longer what a step waits for.",
-        "- **The static KV cache is copied whole on every step.** The cache rule's `torch.where` "
+        "- **Some ExecuTorch ops run in portable kernels.** XNNPACK does not take `where`, "
+        "`amax` or the 3-D RMSNorm `mean`: the masked softmax's and the broadcasts' ops fall "
+        "back to ExecuTorch's portable kernels (the `native_call_*` rows of the ETDump table). "
+        "The cache write is a multiply/add blend for that reason (as a `torch.where` it was "
+        "43% of the 8da8w step).",
+        "- **The static KV cache is copied whole on every step.** The cache rule's blend "
         "writes a new `(L, b, h_kv, T, d)` cache per step, and beam search reorders it with "
         f"`np.take`: at batch 32 x beam 4 that is {cache_b128 / 2**20:.0f} MiB written per "
         "cache per step (plus reads) before any weight is touched; CTranslate2 grows its cache "
