@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,20 @@ Cache = tuple[npt.NDArray[np.generic], ...]
 
 # Every cache array is laid out (layers, batch, ...): rows are reordered along axis 1.
 CACHE_BATCH_AXIS = 1
+
+
+def zero_cache(model: Mapping[str, Any], batch: int) -> Cache:
+    """The empty self-attention cache of an exported model for ``batch`` rows: zeros (K, V), each
+    ``(n_decoder_layers, batch, n_kv_heads, max_tgt_len, head_dim)`` float32, from a model config
+    dict (a manifest's ``model``); the layout of ``LingoLite.empty_cache``."""
+    shape = (
+        int(model["n_decoder_layers"]),
+        batch,
+        int(model["n_kv_heads"]),
+        int(model["max_tgt_len"]),
+        int(model["d_model"]) // int(model["n_heads"]),
+    )
+    return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
 
 
 class Memory(NamedTuple):

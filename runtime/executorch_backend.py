@@ -47,7 +47,15 @@ import numpy as np
 import torch
 from executorch.runtime import Method, Program, Runtime, Verification
 
-from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory, SearchError
+from lingolite.search import (
+    BoolArray,
+    Cache,
+    FloatArray,
+    IntArray,
+    Memory,
+    SearchError,
+    zero_cache,
+)
 from runtime.manifest import ArtifactError, Manifest
 
 BACKEND = "executorch"
@@ -267,9 +275,7 @@ class ExecuTorchBackend:
         self._max_tgt_len = int(model["max_tgt_len"])
         self._vocab_size = int(model["vocab_size"])
         self._pad_id = int(model["pad_id"])
-        head_dim = int(model["d_model"]) // int(model["n_heads"])
-        self._cache_shape = (int(model["n_decoder_layers"]), int(model["n_kv_heads"]),
-                             self._max_tgt_len, head_dim)  # fmt: skip
+        self._model = model
         # The last memory decode_step saw, with its rows padded to max_src_len as tensors.
         self._rows: tuple[Memory, list[list[torch.Tensor]]] | None = None
         self._lock = threading.Lock()
@@ -299,9 +305,7 @@ class ExecuTorchBackend:
         return Memory(np.ascontiguousarray(src_mask, dtype=np.bool_), cross_k, cross_v)
 
     def init_cache(self, batch: int) -> Cache:
-        layers, heads, length, dim = self._cache_shape
-        shape = (layers, batch, heads, length, dim)
-        return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+        return zero_cache(self._model, batch)
 
     def decode_step(
         self, tokens: IntArray, pos: int, memory: Memory, cache: Cache

@@ -18,7 +18,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory, SearchError
+from lingolite.search import (
+    BoolArray,
+    Cache,
+    FloatArray,
+    IntArray,
+    Memory,
+    SearchError,
+    zero_cache,
+)
 from runtime.manifest import ArtifactError, Manifest
 
 BACKEND = "onnxruntime"
@@ -127,13 +135,7 @@ class OnnxBackend:
         self.variant = variant
         self._max_src_len = int(manifest.model["max_src_len"])
         self._max_tgt_len = int(manifest.model["max_tgt_len"])
-        model = manifest.model
-        self._cache_shape = (
-            int(model["n_decoder_layers"]),
-            int(model["n_kv_heads"]),
-            self._max_tgt_len,
-            int(model["d_model"]) // int(model["n_heads"]),
-        )
+        self._model = manifest.model
         options = session_options(threads)
         self.sessions: dict[str, Any] = {}
         for role in ("encoder", "decoder"):
@@ -177,9 +179,7 @@ class OnnxBackend:
         return Memory(src_mask, cross_k, cross_v)
 
     def init_cache(self, batch: int) -> Cache:
-        layers, heads, length, dim = self._cache_shape
-        shape = (layers, batch, heads, length, dim)
-        return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+        return zero_cache(self._model, batch)
 
     def decode_step(
         self, tokens: IntArray, pos: int, memory: Memory, cache: Cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from lingolite.model import (
     masked_softmax,
     write_cache,
 )
+from lingolite.search import zero_cache
 from tests.helpers import random_batch, small_config, small_model
 
 BSZ = 2
@@ -185,6 +187,9 @@ def test_empty_cache_shape_matches_the_documented_layout() -> None:
     k, v = LingoLite(config).empty_cache(3)
     expected = (config.n_decoder_layers, 3, config.n_kv_heads, config.max_tgt_len, config.head_dim)
     assert k.shape == v.shape == expected and not k.any()
+    # The runtimes' numpy cache (lingolite.search.zero_cache) has the model's layout.
+    zk, zv = zero_cache(config.to_dict(), 3)
+    assert zk.shape == zv.shape == expected and zk.dtype == np.float32 and not zk.any()
 
 
 def test_cache_buffers_never_enter_the_state_dict() -> None:
