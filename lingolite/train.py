@@ -2,6 +2,15 @@
 
 ``python -m lingolite.train --data DIR --pairs en-de,de-en --size tiny --out runs/NAME [--resume]``
 
+Several corpora are mixed by repeating ``--data``, each ``DIR[,key=value,...]`` with the keys of
+:func:`lingolite.data.parse_corpus_spec` (``train``, ``valid``, ``pairs``, ``weight``,
+``valid_max``); ``--init-from MODEL_DIR`` starts from a trained model's weights and tokenizer::
+
+    python -m lingolite.train --pairs en-de,de-en --init-from pretrained/lingolite-tiny-multi30k \
+      --data ../shared/data/multi30k \
+      --data ../shared/data/general,train=news,valid=newstest2018,valid_max=500 \
+      --data ../shared/data/general,train=tatoeba,valid=tatoeba-dev,weight=2 ...
+
 and, unchanged, ``torchrun --nproc-per-node N -m lingolite.train ...`` for DistributedDataParallel.
 
 Output folder (every folder is written to a temporary name and renamed into place, so a
@@ -76,13 +85,16 @@ from lingolite.config import PRESETS, ConfigError, ModelConfig
 from lingolite.data import (
     Batch,
     Example,
+    PairFilter,
     TokenBudgetBatcher,
-    build_examples,
+    build_training_set,
+    build_validation_sets,
+    check_corpora,
     collate,
     example_lengths,
-    find_split_file,
+    iter_corpus_pairs,
+    parse_corpus_spec,
     parse_pairs,
-    read_lines,
 )
 from lingolite.model import LingoLite
 from lingolite.plotting import plot_curves, read_metrics
@@ -108,7 +120,7 @@ OUTPUTS = (TOKENIZER, CHECKPOINTS, BEST, LATEST, METRICS, CURVES)
 RESUME_MUST_MATCH = (
     "pairs", "size", "vocab_size", "max_src_len", "max_tgt_len", "max_tokens", "grad_accum", "lr",
     "warmup_steps", "schedule", "label_smoothing", "clip_norm", "weight_decay", "dropout", "seed",
-    "train_split", "model_overrides",
+    "train_split", "model_overrides", "data", "init_from", "max_length_ratio", "skip_bad_lines",
 )  # fmt: skip
 
 
@@ -120,10 +132,18 @@ class TrainError(ValueError):
 class TrainConfig:
     """Every option of a training run (the CLI flags, with the same names)."""
 
-    data: Path
+    # Corpora: one ``DIR[,key=value,...]`` per corpus (see lingolite.data.parse_corpus_spec).
+    data: list[str] | str | Path
     pairs: str
     out: Path
     size: str = "tiny"
+    # Start from this model folder's weights, config and tokenizer (fine-tuning) instead of a
+    # fresh preset model; --size, --vocab-size and --tokenizer are then not used.
+    init_from: Path | None = None
+    # Drop training pairs whose longer side has more than this many times the tokens of the
+    # shorter (0: keep all); pairs with a bad line stop the run unless skip_bad_lines.
+    max_length_ratio: float = 3.0
+    skip_bad_lines: bool = False
     # Reuse this tokenizer folder; otherwise train one on the train split of every language.
     tokenizer: Path | None = None
     vocab_size: int = 8000
@@ -150,7 +170,7 @@ class TrainConfig:
     keep_last: int = 3
     log_every: int = 50
     device: str = "auto"
-    # bf16 autocast; CUDA only (ignored on CPU).
+    # bf16 autocast (CUDA, or a CPU with bf16 support).
     amp: bool = False
     num_threads: int | None = None
     resume: bool = False
@@ -203,6 +223,12 @@ class TrainConfig:
             p.append("the cosine schedule needs max_steps or epochs to know its length")
         if self.num_threads is not None and self.num_threads < 1:
             p.append(f"num_threads must be >= 1, got {self.num_threads}")
+        if not (self.max_length_ratio == 0 or self.max_length_ratio >= 1):
+            p.append(f"max_length_ratio must be 0 (off) or >= 1, got {self.max_length_ratio}")
+        if self.init_from is not None and self.tokenizer is not None:
+            p.append("init_from brings its own tokenizer: do not give tokenizer as well")
+        if not self.data_specs():
+            p.append("give at least one data folder")
         if self.resume and self.force:
             p.append("resume and force exclude each other (force clears the run to resume)")
         try:
@@ -211,10 +237,18 @@ class TrainConfig:
             p.append(str(exc))
         return p
 
+    def data_specs(self) -> list[str]:
+        """The ``--data`` values as a list (one string per corpus)."""
+        return (
+            [str(self.data)] if isinstance(self.data, str | Path) else [str(d) for d in self.data]
+        )
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        values = {
             k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()
         }
+        values["data"] = self.data_specs()
+        return values
 
 
 @dataclass
@@ -334,8 +368,8 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
 
 
 def autocast(device: torch.device, amp: bool) -> torch.autocast:
-    """bf16 autocast on CUDA when ``amp``; a disabled context otherwise."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+    """bf16 autocast on ``device`` when ``amp``; a disabled context otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
 
 def find_checkpoints(out: Path) -> list[Path]:
@@ -405,9 +439,7 @@ class _Run:
         self.cfg, self.ctx, self.out = cfg, ctx, Path(cfg.out)
         self.t_start = time.monotonic()
         self.device = ctx.device
-        self.amp = cfg.amp and self.device.type == "cuda"
-        if cfg.amp and not self.amp:
-            log.warning("--amp is for CUDA only; training in float32 on %s", self.device)
+        self.amp = cfg.amp
         self.best_val_loss: float | None = None
         self.best_step: int | None = None
         self.val_losses: list[tuple[int, float]] = []
@@ -451,21 +483,29 @@ class _Run:
         return resume_from
 
     def load_tokenizer(self, resume_from: Path | None) -> Tokenizer:
-        """The checkpoint's tokenizer, ``--tokenizer``, or a new one trained by rank 0."""
+        """The checkpoint's tokenizer, ``--init-from``'s, ``--tokenizer``, or a new one.
+
+        A new tokenizer is trained by rank 0 on both sides of every training corpus (each
+        language pair of a corpus read once).
+        """
         cfg, ctx, folder = self.cfg, self.ctx, self.out / TOKENIZER
         if resume_from is not None:
             return Tokenizer.from_pretrained(resume_from)
-        if cfg.tokenizer is not None:
-            tokenizer = Tokenizer.from_pretrained(cfg.tokenizer)
+        given = cfg.init_from if cfg.init_from is not None else cfg.tokenizer
+        if given is not None:
+            tokenizer = Tokenizer.from_pretrained(given)
             if ctx.is_main:
                 tokenizer.save(folder)
             return tokenizer
         if ctx.is_main:
-            langs = sorted({lang for pair in parse_pairs(cfg.pairs) for lang in pair})
-            texts = {
-                lang: [s for s in read_lines(find_split_file(cfg.data, cfg.train_split, lang)) if s]
-                for lang in langs
-            }
+            texts: dict[str, list[str]] = {}
+            for spec in self.corpora:
+                for pair in {tuple(sorted(d)) for d in spec.directions}:
+                    for raw in iter_corpus_pairs(
+                        spec.path, spec.train, (pair[0], pair[1]), skip_bad=cfg.skip_bad_lines
+                    ):
+                        texts.setdefault(raw.src_lang, []).append(raw.src)
+                        texts.setdefault(raw.tgt_lang, []).append(raw.tgt)
             Tokenizer.train(texts, cfg.vocab_size).save(folder)
         ctx.barrier()
         return Tokenizer.from_pretrained(folder)
@@ -477,24 +517,41 @@ class _Run:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        pairs = parse_pairs(cfg.pairs)
+        self.pairs = pairs
+        self.corpora = [
+            parse_corpus_spec(
+                text, default_directions=pairs, default_train=cfg.train_split,
+                default_valid=cfg.val_split,
+            )
+            for text in cfg.data_specs()
+        ]  # fmt: skip
+        outside = sorted(
+            {str(d) for c in self.corpora for d in c.directions} - set(map(str, pairs))
+        )
+        if outside:
+            raise TrainError(f"--data directions {outside} are not among --pairs {cfg.pairs!r}")
+        check_corpora(self.corpora)
         resume_from = self.prepare_out()
         saved: dict[str, Any] | None = None
         if resume_from is not None:
             saved = self._read_saved_state(resume_from)
         self.tokenizer = self.load_tokenizer(resume_from)
         tok = self.tokenizer
-        pairs = parse_pairs(cfg.pairs)
-        self.pairs = pairs
-        self.train_examples = build_examples(
-            tok, cfg.data, cfg.train_split, pairs, cfg.max_src_len, cfg.max_tgt_len
+        pair_filter = PairFilter(
+            cfg.max_src_len, cfg.max_tgt_len, cfg.max_length_ratio, cfg.skip_bad_lines
         )
-        self.val_examples = build_examples(
-            tok, cfg.data, cfg.val_split, pairs, cfg.max_src_len, cfg.max_tgt_len
-        )
-        if not self.train_examples or not self.val_examples:
+        self.train_examples = build_training_set(tok, self.corpora, pair_filter, seed=cfg.seed)
+        self.val_sets = {
+            name: examples
+            for name, examples in build_validation_sets(tok, self.corpora, pair_filter).items()
+            if examples
+        }
+        if not self.train_examples or not self.val_sets:
             raise TrainError(
-                f"{len(self.train_examples)} training and {len(self.val_examples)} validation "
-                f"examples in {cfg.data} for {cfg.pairs}: both must be non-empty"
+                f"{len(self.train_examples)} training examples and validation sets "
+                f"{sorted(self.val_sets)} from --data {cfg.data_specs()} for {cfg.pairs}: "
+                "both must be non-empty (give a corpus a valid=SPLIT)"
             )
         self.batcher = TokenBudgetBatcher(
             example_lengths(self.train_examples), cfg.max_tokens, seed=cfg.seed,
@@ -511,6 +568,19 @@ class _Run:
         set_seed(cfg.seed)
         if resume_from is not None:
             model_config, _ = read_config(resume_from)
+        elif cfg.init_from is not None:
+            model_config, _ = read_config(cfg.init_from)
+            problems = [
+                f"{name} {cfg_value} is longer than the model's {name} {model_value}"
+                for name, cfg_value, model_value in (
+                    ("max_src_len", cfg.max_src_len, model_config.max_src_len),
+                    ("max_tgt_len", cfg.max_tgt_len, model_config.max_tgt_len),
+                )
+                if cfg_value > model_value
+            ]
+            if problems:
+                raise TrainError(f"--init-from {cfg.init_from}: " + "; ".join(problems))
+            model_config = dataclasses.replace(model_config, dropout=cfg.dropout)
         else:
             try:
                 model_config = ModelConfig.from_name(
@@ -522,6 +592,11 @@ class _Run:
             except (ConfigError, TypeError) as exc:
                 raise TrainError(str(exc)) from exc
         self.model = LingoLite(model_config)
+        if cfg.init_from is not None and resume_from is None:
+            weights = load_state(cfg.init_from, "model.safetensors")
+            check_state_dict(self.model.state_dict(), weights, str(cfg.init_from))
+            self.model.load_state_dict(weights)
+            log.info("initialised from %s", cfg.init_from)
         if ctx.world_size > 1:
             torch.manual_seed(cfg.seed + ctx.rank)  # same init, different dropout per rank
         self.model.to(self.device)
@@ -558,7 +633,7 @@ class _Run:
             "model %s: %.2fM parameters, %d train / %d val examples, %d batches per epoch per "
             "process, %s steps, device %s%s, world size %d",
             cfg.size, self.model.num_parameters() / 1e6, len(self.train_examples),
-            len(self.val_examples), len(self.batcher), self.max_steps or "unlimited",
+            sum(map(len, self.val_sets.values())), len(self.batcher), self.max_steps or "unlimited",
             self.device, " (bf16 autocast)" if self.amp else "", ctx.world_size,
         )  # fmt: skip
 
@@ -711,18 +786,31 @@ class _Run:
         return values
 
     def validate(self) -> None:
+        """Loss per validation set and over all of them (token-weighted); keep the best model."""
         if not self.ctx.is_main:
             return
-        val = validation_loss(
-            self.model, self.val_examples, max_tokens=self.cfg.max_tokens,
-            pad_id=self.tokenizer.pad_id, bos_id=self.tokenizer.bos_id, device=self.device,
-            amp=self.amp,
-        )  # fmt: skip
+        per_set = {
+            name: validation_loss(
+                self.model,
+                examples,
+                max_tokens=self.cfg.max_tokens,
+                pad_id=self.tokenizer.pad_id,
+                bos_id=self.tokenizer.bos_id,
+                device=self.device,
+                amp=self.amp,
+            )
+            for name, examples in self.val_sets.items()
+        }
+        tokens = sum(v.tokens for v in per_set.values())
+        loss = sum(v.loss * v.tokens for v in per_set.values()) / tokens
+        val = ValLoss(loss=loss, ppl=math.exp(min(loss, 700.0)), tokens=tokens)
         self.val_losses.append((self.step, val.loss))
-        self.metric("val", val_loss=val.loss, val_ppl=val.ppl, val_tokens=val.tokens)
+        self.metric("val", val_loss=val.loss, val_ppl=val.ppl, val_tokens=val.tokens,
+                    val_sets={name: round(v.loss, 5) for name, v in per_set.items()})  # fmt: skip
         improved = self.best_val_loss is None or val.loss < self.best_val_loss
-        log.info("step %d: val loss %.4f, ppl %.2f over %d target tokens%s", self.step, val.loss,
-                 val.ppl, val.tokens, " (best)" if improved else "")  # fmt: skip
+        log.info("step %d: val loss %.4f, ppl %.2f over %d target tokens%s (%s)", self.step,
+                 val.loss, val.ppl, val.tokens, " (best)" if improved else "",
+                 ", ".join(f"{n} {v.loss:.3f}" for n, v in per_set.items()))  # fmt: skip
         if improved:
             self.best_val_loss, self.best_step = val.loss, self.step
             with atomic_directory(self.out / BEST, force=True) as tmp:
@@ -844,7 +932,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     problems = cfg.problems()
     if problems:
         raise TrainError("invalid training options: " + "; ".join(problems))
-    cfg.data, cfg.out = Path(cfg.data), Path(cfg.out)
+    cfg.out = Path(cfg.out)
     ctx = init_distributed(cfg.device)
     try:
         run = _Run(cfg, ctx)
@@ -864,7 +952,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m lingolite.train", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
-    p.add_argument("--data", type=Path, required=True, help="corpus folder ({split}.{lang}[.gz])")
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="DIR[,key=value...]",
+        help="a corpus: folder plus train=NAME, valid=NAME|none, pairs=en-de+de-en, weight=W, "
+        "valid_max=N (repeat to mix corpora; see lingolite.data)",
+    )
+    p.add_argument("--init-from", type=Path, help="start from this model folder (fine-tune)")
+    p.add_argument("--max-length-ratio", type=float, default=d.max_length_ratio)
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip and count bad lines")
     p.add_argument("--pairs", required=True, help="directions, e.g. en-de,de-en")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--size", choices=sorted(PRESETS), default=d.size)
@@ -904,7 +1002,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-last", type=int, default=d.keep_last, help="checkpoints kept (0: all)")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--device", choices=DEVICES, default=d.device)
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA or CPU)")
     p.add_argument("--num-threads", type=int, help="torch CPU threads")
     p.add_argument("--train-split", default=d.train_split)
     p.add_argument("--val-split", default=d.val_split)
