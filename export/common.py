@@ -49,6 +49,7 @@ import torch
 from export.vocab import vocab_from_tokenizer, write_vocab
 from lingolite.checkpoint import check_state_dict, load_state, read_config
 from lingolite.config import PRESETS, ModelConfig
+from lingolite.data import parse_pairs
 from lingolite.model import LingoLite
 from lingolite.tokenizer import CONFIG_FILE, MODEL_FILE, Tokenizer
 from lingolite.utils import atomic_directory, set_seed
@@ -300,6 +301,9 @@ class ExportSource:
     seed: int
     sentences: list[tuple[str, str]]
     bleu_sets: tuple[BleuSet, ...]
+    # The directions the model was trained on ("en-de", ...): the manifest's language-pair
+    # contract. A checkpoint without a training record serves every pair of its languages.
+    directions: tuple[str, ...] = ()
 
     @property
     def config(self) -> ModelConfig:
@@ -326,7 +330,7 @@ def load_source(options: ExportOptions) -> ExportSource:
     """Build the model and tokenizer to export (see the module docstring)."""
     overrides = options.overrides()
     if options.checkpoint is not None:
-        trained_config, _ = read_config(options.checkpoint)
+        trained_config, checkpoint_data = read_config(options.checkpoint)
         config = trained_config.replace(**overrides)
         problems = _preset_mismatches(options.size, config) if options.size else []
         for key, value in overrides.items():
@@ -339,6 +343,8 @@ def load_source(options: ExportOptions) -> ExportSource:
                 )
         tokenizer = Tokenizer.from_pretrained(options.checkpoint)
         trained, source = True, str(options.checkpoint)
+        directions, direction_problems = trained_directions(checkpoint_data, tokenizer)
+        problems += direction_problems
     else:
         assert options.size is not None  # ExportOptions.check
         config = ModelConfig.from_name(options.size, **overrides)
@@ -348,6 +354,7 @@ def load_source(options: ExportOptions) -> ExportSource:
         else:
             tokenizer = builtin_tokenizer()
         trained, source = False, f"seeded init (seed {options.seed})"
+        directions = all_directions(tokenizer.languages)
     problems += _tokenizer_mismatches(config, tokenizer)
     try:
         sentences, bleu_sets = parity_inputs(tokenizer, options.data)
@@ -372,7 +379,40 @@ def load_source(options: ExportOptions) -> ExportSource:
         config.max_src_len,
         config.max_tgt_len,
     )
-    return ExportSource(model, tokenizer, trained, source, options.seed, sentences, bleu_sets)
+    log.info("directions: %s", ", ".join(directions))
+    return ExportSource(
+        model, tokenizer, trained, source, options.seed, sentences, bleu_sets, directions
+    )
+
+
+def all_directions(languages: Sequence[str]) -> tuple[str, ...]:
+    """Every ordered pair of distinct ``languages``, as ``"src-tgt"``."""
+    return tuple(f"{a}-{b}" for a in languages for b in languages if a != b)
+
+
+def trained_directions(
+    checkpoint_data: dict[str, Any], tokenizer: Tokenizer
+) -> tuple[tuple[str, ...], list[str]]:
+    """The checkpoint's trained directions (its ``training.pairs``) and any problems with them.
+
+    A checkpoint without a training record (made by other tools) serves every pair of its
+    tokenizer's languages, with a warning.
+    """
+    training = checkpoint_data.get("training")
+    pairs = training.get("pairs") if isinstance(training, dict) else None
+    if pairs is None:
+        log.warning("the checkpoint records no trained directions; serving every language pair")
+        return all_directions(tokenizer.languages), []
+    if not isinstance(pairs, list) or not all(isinstance(p, str) for p in pairs):
+        return (), [f"training.pairs must be a list of 'src-tgt' strings, got {pairs!r}"]
+    try:
+        directions = parse_pairs(",".join(pairs))
+    except ValueError as exc:
+        return (), [f"training.pairs: {exc}"]
+    unknown = sorted({lang for d in directions for lang in d} - set(tokenizer.languages))
+    if unknown:
+        return (), [f"training.pairs {pairs} name languages {unknown} the tokenizer lacks"]
+    return tuple(map(str, directions)), []
 
 
 def _preset_mismatches(size: str, config: ModelConfig) -> list[str]:
@@ -468,6 +508,7 @@ def manifest_base(src: ExportSource, folder: Path, exporter: str, **export: Any)
         "trained": src.trained,
         "source": src.source,
         "tokenizer": write_tokenizer(src.tokenizer, folder),
+        "directions": list(src.directions),
         "export": {"exporter": exporter, "seed": src.seed, **export},
         "variants": {},
     }

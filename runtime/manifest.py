@@ -11,6 +11,7 @@ PyTorch-free. An artifact folder holds the exported programs, the tokenizer file
       "tokenizer": {"config": "tokenizer.json", "model": "spm.model", "vocab": "vocab.json",
                     "languages": ["de", "en", ...], "lang_ids": {"de": 5, ...},
                     "pad_id": 0, "bos_id": 1, "eos_id": 2, "unk_id": 3},
+      "directions": ["en-de", "de-en", ...], # the trained directions: all a runtime serves
       "variants": {                          # one entry per exported program set
         "onnx-fp32": {"backend": "onnxruntime", "precision": "fp32",
                       "files": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"},
@@ -89,6 +90,17 @@ class Manifest:
     def languages(self) -> list[str]:
         return list(self.data["tokenizer"]["languages"])
 
+    @property
+    def directions(self) -> list[str]:
+        """The trained directions (``"en-de"``, ...): the only ones a runtime serves.
+
+        A manifest written before the field existed serves every pair of its languages.
+        """
+        given = self.data.get("directions")
+        if given is None:
+            return [f"{a}-{b}" for a in self.languages for b in self.languages if a != b]
+        return list(given)
+
     def special_id(self, name: str) -> int:
         return int(self.data["tokenizer"][f"{name}_id"])
 
@@ -146,6 +158,18 @@ def load_manifest(folder: Path | str, *, verify_hashes: bool = True) -> Manifest
         problems.append(
             f"tokenizer.lang_ids must be a non-empty object, got {tok.get('lang_ids')!r}"
         )
+    directions = data.get("directions")
+    if directions is not None:
+        languages = tok.get("languages") if isinstance(tok.get("languages"), list) else []
+        valid = isinstance(directions, list) and len(directions) == len(set(map(str, directions)))
+        for direction in directions if isinstance(directions, list) else []:
+            src, sep, tgt = direction.partition("-") if isinstance(direction, str) else ("", "", "")
+            valid = valid and bool(sep) and src != tgt and {src, tgt} <= set(languages)
+        if not valid or not directions:
+            problems.append(
+                "directions must be a non-empty list of distinct 'src-tgt' pairs of the "
+                f"tokenizer's languages {languages}, got {directions!r}"
+            )
     for vname, entry in data["variants"].items():
         if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
             problems.append(f"variant {vname!r} must be an object with a 'files' object")

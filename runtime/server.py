@@ -6,9 +6,12 @@ serves a LibreTranslate-like JSON API:
 ==========================  ================================================================
 ``POST /translate``         ``{"q": str | [str], "source": "en", "target": "de",
                             "beam_size": 1, "max_length": null}`` ->
-                            ``{"translatedText": str | [str]}`` (``num_beams`` is accepted as
-                            an alias of ``beam_size``)
-``GET /languages``          ``[{"code": "de", "name": "German", "targets": ["en", ...]}, ...]``
+                            ``{"translatedText": str | [str], "truncated": bool | [bool]}``
+                            (``num_beams`` is accepted as an alias of ``beam_size``); texts are
+                            translated sentence by sentence, breaks kept; ``truncated`` flags a
+                            text with a sentence that reached ``max_length`` without ending
+``GET /languages``          ``[{"code": "de", "name": "German", "targets": ["en", ...]}, ...]``:
+                            only the directions the model was trained on
 ``GET /health``             ``{"status": "ok"}`` (no API key, no rate limit)
 ``GET /openapi.json``       the OpenAPI schema (no API key)
 ==========================  ================================================================
@@ -18,7 +21,8 @@ No endpoint loads, swaps or writes models or files.
 Every error is ``{"error": {"code": str, "message": str}}`` with these statuses:
 
 =====  =====================================================================================
-400    unknown or unsupported language pair (the message names it and the supported ones),
+400    unknown language or a direction the model was not trained on (the message names it and
+       the supported ones),
        or an option the translator rejects (e.g. ``max_length`` above the model's limit)
 401    ``X-API-Key`` missing (when keys are configured)
 403    ``X-API-Key`` wrong
@@ -71,7 +75,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.manifest import load_manifest
-from runtime.translator import Translator
+from runtime.translator import Translation, Translator
 
 logger = logging.getLogger("runtime.server")  # also when run as __main__
 
@@ -101,7 +105,12 @@ class TranslatorLike(Protocol):
     @property
     def languages(self) -> Sequence[str]: ...
 
-    def translate(
+    @property
+    def directions(self) -> Sequence[str]:
+        """The trained directions ("en-de", ...): the only ones served."""
+        ...
+
+    def translate_detailed(
         self,
         texts: Sequence[str],
         src: str,
@@ -110,7 +119,7 @@ class TranslatorLike(Protocol):
         num_beams: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
-    ) -> list[str]: ...
+    ) -> list[Translation]: ...
 
 
 class ServerConfigError(ValueError):
@@ -248,6 +257,10 @@ class TranslateRequest(BaseModel):
 
 class TranslateResponse(BaseModel):
     translatedText: str | list[str]  # LibreTranslate's field name
+    truncated: bool | list[bool] = Field(
+        description="Per text: a sentence reached max_length without ending (its translation "
+        "is cut short)."
+    )
 
 
 class Language(BaseModel):
@@ -484,6 +497,13 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
                 "unsupported_language",
                 f"source and target are both {source!r}; pick two different languages",
             )
+        if f"{source}-{target}" not in translator.directions:
+            raise ApiError(
+                400,
+                "unsupported_language",
+                f"direction {source}-{target} was not trained; this model translates "
+                f"{', '.join(translator.directions)}",
+            )
         if len(texts) > settings.max_batch:
             raise ApiError(
                 413,
@@ -504,7 +524,7 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
         texts = [body.q] if isinstance(body.q, str) else body.q
         check(texts, body.source, body.target)
         job = functools.partial(
-            translator.translate,
+            translator.translate_detailed,
             texts,
             body.source,
             body.target,
@@ -522,18 +542,23 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
             ) from None
         except ValueError as exc:  # the translator's documented way to reject an input
             raise ApiError(400, "invalid_request", str(exc)) from exc
-        return TranslateResponse(translatedText=out[0] if isinstance(body.q, str) else out)
+        if isinstance(body.q, str):
+            return TranslateResponse(translatedText=out[0].text, truncated=out[0].truncated)
+        return TranslateResponse(
+            translatedText=[t.text for t in out], truncated=[t.truncated for t in out]
+        )
 
     @app.get("/languages", responses=ERROR_RESPONSES)
     async def list_languages() -> list[Language]:
-        """The supported languages and, for each, the languages it translates into."""
+        """The source languages and, for each, the targets it was trained to translate into."""
         return [
             Language(
                 code=code,
                 name=LANGUAGE_NAMES.get(code, code),
-                targets=[t for t in languages if t != code],
+                targets=[t for t in languages if f"{code}-{t}" in translator.directions],
             )
             for code in languages
+            if any(d.startswith(f"{code}-") for d in translator.directions)
         ]
 
     @app.get("/health")

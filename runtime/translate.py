@@ -3,7 +3,10 @@
 ``python -m runtime.translate --artifacts DIR --src en --tgt de "A man rides a bike." ...``
 
 Texts come from the arguments, else from ``--input FILE``, else from stdin, one per line (empty
-lines stay empty); translations go to stdout or ``--output FILE``, one per line, in order.
+lines stay empty); translations go to stdout or ``--output FILE``, one per line, in order. A text
+of several sentences is translated sentence by sentence; a translation that stopped at the length
+limit is still written, with a warning on stderr. A direction the model was not trained on is
+refused (exit 2).
 """
 
 from __future__ import annotations
@@ -56,12 +59,20 @@ def main(argv: list[str] | None = None) -> int:
             quantized_precision(manifest, args.backend) if args.int8 else "fp32"
         )
         translator = Translator.from_manifest(manifest, args.backend, precision)
-        outputs = translator.translate(
+        results = translator.translate_detailed(
             texts, args.src, args.tgt, num_beams=args.beams, max_length=args.max_length
         )
     except (ArtifactError, TranslatorError, SearchError, TokenizerError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for number, result in enumerate(results, start=1):
+        if result.truncated:
+            print(
+                f"warning: text {number}: a sentence reached the length limit without ending; "
+                "its translation is cut short (raise --max-length up to the model's max_tgt_len)",
+                file=sys.stderr,
+            )
+    outputs = [result.text for result in results]
     text = "".join(f"{line}\n" for line in outputs)
     if args.output:
         args.output.write_text(text, encoding="utf-8")

@@ -12,10 +12,12 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from lingolite.search import SearchConfig, Seq2SeqBackend, TokenIds, generate, pad_batch
+from lingolite.segment import join, segment, split_long
 from lingolite.tokenizer import Tokenizer
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 
@@ -72,17 +74,43 @@ def quantized_precision(manifest: Manifest, backend: str) -> str:
     )
 
 
-class Translator:
-    """Batched translation of texts with one backend.
+@dataclass(frozen=True)
+class Translation:
+    """One translated text: its ``text``, how many ``sentences`` it had, and whether any of them
+    stopped at the length limit without an end-of-sentence token (``truncated``)."""
 
-    ``max_src_len`` is the model's; longer sources are truncated (with a warning) so that they
-    keep the language tag and eos.
+    text: str
+    sentences: int
+    truncated: bool
+
+
+class Translator:
+    """Batched translation of texts with one backend, in the directions the model was trained on.
+
+    Each text is split into sentences (:mod:`lingolite.segment`); all sentences of all texts are
+    translated as one batch and put back between the original spaces and line breaks. A sentence
+    longer than the model's ``max_src_len`` (tag and eos included) is cut into clauses or word
+    windows that fit, never truncated. ``directions`` (``"en-de"``, ...) are the only pairs served;
+    ``None`` serves every pair of the tokenizer's languages.
     """
 
-    def __init__(self, tokenizer: Tokenizer, backend: Seq2SeqBackend, *, max_src_len: int) -> None:
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        backend: Seq2SeqBackend,
+        *,
+        max_src_len: int,
+        directions: Sequence[str] | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.backend = backend
         self.max_src_len = max_src_len
+        langs = tokenizer.languages
+        self.directions: tuple[str, ...] = (
+            tuple(directions)
+            if directions is not None
+            else tuple(f"{a}-{b}" for a in langs for b in langs if a != b)
+        )
         self._warned_unknown = False
 
     @classmethod
@@ -115,7 +143,12 @@ class Translator:
         if problems:
             raise ArtifactError(f"refusing {manifest.folder}: " + "; ".join(problems))
         runtime = create_backend(manifest, backend, precision, threads)
-        return cls(tokenizer, runtime, max_src_len=int(manifest.model["max_src_len"]))
+        return cls(
+            tokenizer,
+            runtime,
+            max_src_len=int(manifest.model["max_src_len"]),
+            directions=manifest.directions,
+        )
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -133,21 +166,51 @@ class Translator:
     ) -> list[str]:
         """Translate ``texts`` from ``src`` into ``tgt``; one output per text, in order.
 
-        Texts are batched by token length (longest first) and put back in order; empty or
-        blank texts translate to ``""`` without running the model. ``max_length`` (generated
-        tokens) defaults to the model's ``max_tgt_len``.
+        See :meth:`translate_detailed`, which also says which outputs were truncated.
+        """
+        return [
+            t.text
+            for t in self.translate_detailed(
+                texts, src, tgt, num_beams=num_beams, max_length=max_length, batch_size=batch_size
+            )
+        ]
+
+    def translate_detailed(
+        self,
+        texts: Sequence[str],
+        src: str,
+        tgt: str,
+        *,
+        num_beams: int = 1,
+        max_length: int | None = None,
+        batch_size: int = 32,
+    ) -> list[Translation]:
+        """Translate ``texts`` sentence by sentence; one :class:`Translation` per text, in order.
+
+        Sentences of all texts are batched by token length (longest first), ``batch_size`` at a
+        time; blank texts translate to themselves without running the model. ``max_length``
+        (generated tokens per sentence) defaults to the model's ``max_tgt_len``; a sentence that
+        reaches it without an end-of-sentence token marks its text ``truncated``.
         """
         self._check_request(texts, src, tgt, batch_size)
         length = self.backend.max_tgt_len if max_length is None else max_length
         config = SearchConfig(max_length=length, num_beams=num_beams)
         config.validate(self.backend.max_tgt_len)
         tok = self.tokenizer
-        sources = {i: self._encode(i, text, tgt) for i, text in enumerate(texts) if text.strip()}
-        order = sorted(sources, key=lambda i: -len(sources[i]))
-        out = [""] * len(texts)
+        segmented = [segment(text, src) for text in texts]
+        # units[u] = (text index, sentence index within the text, source ids)
+        units: list[tuple[int, int, TokenIds]] = []
+        for t, segments in enumerate(segmented):
+            sentences = [s.text for s in segments if s.is_sentence]
+            for k, sentence in enumerate(sentences):
+                for piece in self._fit(sentence, tgt):
+                    units.append((t, k, tok.encode_source(piece, tgt)))
+        outputs: list[str] = [""] * len(units)
+        cut = [False] * len(units)
+        order = sorted(range(len(units)), key=lambda u: -len(units[u][2]))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            src_ids, src_mask = pad_batch([sources[i] for i in rows], tok.pad_id)
+            src_ids, src_mask = pad_batch([units[u][2] for u in rows], tok.pad_id)
             hyps = generate(
                 self.backend,
                 src_ids,
@@ -157,9 +220,41 @@ class Translator:
                 pad_id=tok.pad_id,
                 config=config,
             )
-            for i, ids in zip(rows, hyps, strict=True):
-                out[i] = self._decode(ids)
-        return out
+            for u, ids in zip(rows, hyps, strict=True):
+                # Finished hypotheses hold at most length - 1 tokens (eos took the last step).
+                outputs[u], cut[u] = self._decode(ids), len(ids) >= length
+        per_sentence: list[list[list[str]]] = [
+            [[] for s in segments if s.is_sentence] for segments in segmented
+        ]
+        truncated = [False] * len(texts)
+        for (t, k, _), output, was_cut in zip(units, outputs, cut, strict=True):
+            per_sentence[t][k].append(output)
+            truncated[t] = truncated[t] or was_cut
+        return [
+            Translation(
+                text=join(segments, (" ".join(p) for p in per_sentence[t])),
+                sentences=len(per_sentence[t]),
+                truncated=truncated[t],
+            )
+            for t, segments in enumerate(segmented)
+        ]
+
+    def _fit(self, sentence: str, tgt: str) -> list[str]:
+        """``sentence``, or its clauses/word windows when it is longer than ``max_src_len``."""
+
+        def fits(text: str) -> bool:
+            return len(self.tokenizer.encode_source(text, tgt)) <= self.max_src_len
+
+        pieces = split_long(sentence, fits)
+        if len(pieces) > 1:
+            log.info(
+                "a sentence of %d characters exceeds max_src_len %d tokens: translated in %d "
+                "pieces",
+                len(sentence),
+                self.max_src_len,
+                len(pieces),
+            )
+        return pieces
 
     def _check_request(self, texts: Sequence[str], src: str, tgt: str, batch_size: int) -> None:
         problems = []
@@ -173,22 +268,15 @@ class Translator:
                 problems.append(f"unknown {role} language {lang!r}; supported: {supported}")
         if src == tgt:
             problems.append(f"source and target language are both {src!r}")
+        elif not problems and f"{src}-{tgt}" not in self.directions:
+            problems.append(
+                f"direction {src}-{tgt} was not trained; this model translates "
+                f"{', '.join(self.directions)}"
+            )
         if batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {batch_size}")
         if problems:
             raise TranslatorError("; ".join(problems))
-
-    def _encode(self, index: int, text: str, tgt: str) -> TokenIds:
-        ids = self.tokenizer.encode_source(text, tgt)
-        if len(ids) > self.max_src_len:
-            log.warning(
-                "text %d has %d source tokens; truncated to max_src_len %d",
-                index,
-                len(ids),
-                self.max_src_len,
-            )
-            ids = self.tokenizer.encode_source(text, tgt, max_len=self.max_src_len)
-        return ids
 
     def _decode(self, ids: TokenIds) -> str:
         vocab = self.tokenizer.vocab_size

@@ -33,7 +33,7 @@ from runtime.server import (
     match_api_key,
     settings_from_args,
 )
-from runtime.translator import Translator
+from runtime.translator import Translation, Translator
 
 LANGS = ["de", "en", "fr"]
 KEY_A, KEY_B = "a" * 20, "b" * 20
@@ -44,6 +44,8 @@ class FakeTranslator:
     """Upper-cases and tags each text; counts calls and how many run at once."""
 
     languages = LANGS
+    # Like the shipped models: en<->de and en<->fr, but not de<->fr.
+    directions = ("en-de", "de-en", "en-fr", "fr-en")
     max_tgt_len = 64
 
     def __init__(self, delay_s: float = 0.0, fail: Exception | None = None) -> None:
@@ -52,7 +54,7 @@ class FakeTranslator:
         self.running = self.max_running = 0
         self._lock = threading.Lock()
 
-    def translate(
+    def translate_detailed(
         self,
         texts: Sequence[str],
         src: str,
@@ -61,7 +63,7 @@ class FakeTranslator:
         num_beams: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
-    ) -> list[str]:
+    ) -> list[Translation]:
         with self._lock:
             self.running += 1
             self.max_running = max(self.max_running, self.running)
@@ -80,7 +82,8 @@ class FakeTranslator:
                 raise self.fail
             if max_length is not None and max_length > self.max_tgt_len:
                 raise ValueError(f"max_length must be in [1, {self.max_tgt_len}], got {max_length}")
-            return [f"<{tgt}> {t.upper()}" for t in texts]
+            # A text containing "LONG" stands for one whose sentence hit the length limit.
+            return [Translation(f"<{tgt}> {t.upper()}", 1, "LONG" in t) for t in texts]
         finally:
             with self._lock:
                 self.running -= 1
@@ -119,11 +122,12 @@ def test_translate_one_text_and_a_batch() -> None:
     fake = FakeTranslator()
     client = client_for(fake)
     r = client.post("/translate", json=body("hello"))
-    assert r.status_code == 200 and r.json() == {"translatedText": "<de> HELLO"}
-    r = client.post("/translate", json=body(["a b", "c"], beam_size=3, max_length=20))
-    assert r.json() == {"translatedText": ["<de> A B", "<de> C"]}
+    assert r.status_code == 200
+    assert r.json() == {"translatedText": "<de> HELLO", "truncated": False}
+    r = client.post("/translate", json=body(["a b", "c LONG"], beam_size=3, max_length=20))
+    assert r.json() == {"translatedText": ["<de> A B", "<de> C LONG"], "truncated": [False, True]}
     assert fake.calls[-1] == {
-        "texts": ["a b", "c"],
+        "texts": ["a b", "c LONG"],
         "src": "en",
         "tgt": "de",
         "num_beams": 3,
@@ -136,9 +140,9 @@ def test_translate_one_text_and_a_batch() -> None:
 def test_languages_health_and_schema() -> None:
     client = client_for()
     assert client.get("/languages").json() == [
-        {"code": "de", "name": "German", "targets": ["en", "fr"]},
+        {"code": "de", "name": "German", "targets": ["en"]},
         {"code": "en", "name": "English", "targets": ["de", "fr"]},
-        {"code": "fr", "name": "French", "targets": ["de", "en"]},
+        {"code": "fr", "name": "French", "targets": ["en"]},
     ]
     assert client.get("/health").json() == {"status": "ok"}
     spec = client.get("/openapi.json").json()
@@ -156,6 +160,15 @@ def test_unknown_language_names_it_and_the_supported_ones() -> None:
     )
     assert "'xx'" in msg and "'yy'" in msg and "de, en, fr" in msg
     assert_error(client.post("/translate", json=body(target="en")), 400, "unsupported_language")
+
+
+def test_untrained_direction_is_refused_naming_the_trained_ones() -> None:
+    fake = FakeTranslator()
+    client = client_for(fake)
+    r = client.post("/translate", json={"q": "Bonjour.", "source": "fr", "target": "de"})
+    msg = assert_error(r, 400, "unsupported_language")
+    assert "fr-de was not trained" in msg and "en-de, de-en, en-fr, fr-en" in msg
+    assert fake.calls == []
 
 
 @pytest.mark.parametrize(
@@ -417,12 +430,18 @@ def test_end_to_end_with_real_artifacts(real_translator: Translator) -> None:
     client = TestClient(create_app(real_translator, NO_RATE_LIMIT))
     assert [lang["code"] for lang in client.get("/languages").json()] == sorted(LANGS)
     texts = ["A dog runs in the park.", "Two men are talking.", "", "  ", "\x00 🙂 <2de>"]
-    want = real_translator.translate(texts, "en", "de", num_beams=2, max_length=8)
+    want = real_translator.translate_detailed(texts, "en", "de", num_beams=2, max_length=8)
     r = client.post("/translate", json=body(texts, beam_size=2, max_length=8))
-    assert r.status_code == 200 and r.json() == {"translatedText": want}
-    assert want[2:4] == ["", ""] and all(isinstance(t, str) for t in want)
+    assert r.status_code == 200
+    assert r.json() == {
+        "translatedText": [t.text for t in want],
+        "truncated": [t.truncated for t in want],
+    }
+    # Blank texts come back as they were, without running the model.
+    assert [t.text for t in want[2:4]] == ["", "  "] and not any(t.truncated for t in want[2:4])
     one = client.post("/translate", json={"q": texts[0], "source": "en", "target": "fr"})
-    assert one.json() == {"translatedText": real_translator.translate(texts[:1], "en", "fr")[0]}
+    expected = real_translator.translate_detailed(texts[:1], "en", "fr")[0]
+    assert one.json() == {"translatedText": expected.text, "truncated": expected.truncated}
     r = client.post("/translate", json=body(max_length=10**9))
     assert "max_length" in assert_error(r, 400, "invalid_request")
     assert_error(client.post("/translate", json=body(source="cs")), 400, "unsupported_language")
