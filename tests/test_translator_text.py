@@ -1,0 +1,135 @@
+"""Real text through ``runtime.translator.Translator``: paragraphs, long inputs, the pair contract.
+
+A copying backend (the "translation" of a sentence is its own source pieces) makes every
+expectation exact: what comes back shows how the text was split, batched and put together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory
+from lingolite.segment import segment, split_long
+from lingolite.tokenizer import Tokenizer
+from runtime.translator import Translator, TranslatorError
+
+SHIPPED = Path(__file__).resolve().parents[1] / "pretrained" / "lingolite-tiny-multi30k"
+MAX_SRC_LEN = 24
+
+
+class CopyBackend:
+    """Emits the source pieces (after the language tag) one per step, then eos."""
+
+    max_tgt_len = 64
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.vocab, self.eos = tokenizer.vocab_size, tokenizer.eos_id
+        self.encoded_rows: list[int] = []  # source lengths of every encoded row
+
+    def encode(self, src_ids: IntArray, src_mask: BoolArray) -> Memory:
+        self.encoded_rows += [int(n) for n in src_mask.sum(axis=1)]
+        ids = src_ids.astype(np.float32)[None, :, None, :, None]  # (1, b, 1, s, 1)
+        return Memory(src_mask, ids, ids)
+
+    def init_cache(self, batch: int) -> Cache:
+        return (np.zeros((1, batch, 1, 1, 1), dtype=np.float32),)
+
+    def decode_step(
+        self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
+    ) -> tuple[FloatArray, Cache]:
+        src = memory.cross_k[0, :, 0, :, 0].astype(np.int64)  # (b, s)
+        index = min(pos + 1, src.shape[1] - 1)
+        nxt = np.where(memory.src_mask[:, index], src[:, index], self.eos)
+        logits = np.full((len(tokens), self.vocab), -10.0, dtype=np.float32)
+        logits[np.arange(len(tokens)), nxt] = 10.0
+        return logits, cache
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    return Tokenizer.from_pretrained(SHIPPED)
+
+
+def translator(tokenizer: Tokenizer, **kw: object) -> tuple[Translator, CopyBackend]:
+    backend = CopyBackend(tokenizer)
+    return Translator(tokenizer, backend, max_src_len=MAX_SRC_LEN, **kw), backend  # type: ignore[arg-type]
+
+
+def test_paragraphs_keep_every_sentence_its_order_and_the_breaks(tokenizer: Tokenizer) -> None:
+    text = "A man rides a bike.  Two dogs play!\n\nA girl sings. Is it raining?\n"
+    tr, backend = translator(tokenizer)
+    (result,) = tr.translate_detailed([text], "en", "de")
+    assert result.text == text  # copied sentence by sentence, separators verbatim
+    assert result.sentences == 4 and not result.truncated
+    assert len(backend.encoded_rows) == 4  # one row per sentence, all in one batch
+    blank = tr.translate_detailed(["", " \n "], "en", "de")
+    assert [b.text for b in blank] == ["", " \n "] and len(backend.encoded_rows) == 4
+
+
+def test_sentences_of_several_texts_share_batches_and_come_back_in_order(
+    tokenizer: Tokenizer,
+) -> None:
+    texts = [f"Sentence number {i}. And the {i}th tail." for i in range(5)]
+    tr, backend = translator(tokenizer)
+    assert tr.translate(texts, "en", "de", batch_size=4) == texts
+    assert len(backend.encoded_rows) == 10
+
+
+def test_an_over_long_sentence_is_cut_into_clauses_not_truncated(tokenizer: Tokenizer) -> None:
+    clauses = [f"the {w} man walks down the street" for w in ("tall", "old", "young", "small")]
+    sentence = ", ".join(clauses) + "."
+    assert len(tokenizer.encode_source(sentence, "de")) > MAX_SRC_LEN
+    tr, backend = translator(tokenizer)
+    (result,) = tr.translate_detailed([sentence], "en", "de")
+    assert result.text == sentence  # every word back, in order
+    assert len(backend.encoded_rows) > 1 and max(backend.encoded_rows) <= MAX_SRC_LEN
+    # One word longer than the model's source length is cut inside the word, nothing dropped.
+    word = "x" * 200
+    tr, backend = translator(tokenizer)
+    assert tr.translate([word], "en", "de") == [
+        " ".join(split_long(word, lambda s: len(tokenizer.encode_source(s, "de")) <= MAX_SRC_LEN))
+    ]
+    assert max(backend.encoded_rows) <= MAX_SRC_LEN
+
+
+def test_a_sentence_exactly_at_the_limit_is_translated_whole(tokenizer: Tokenizer) -> None:
+    sentence = " ".join(["a"] * (MAX_SRC_LEN - 2))  # tag + 22 one-piece words + eos
+    assert len(tokenizer.encode_source(sentence, "de")) == MAX_SRC_LEN
+    tr, backend = translator(tokenizer)
+    assert tr.translate([sentence], "en", "de") == [sentence]
+    assert backend.encoded_rows == [MAX_SRC_LEN]
+    tr, backend = translator(tokenizer)
+    assert tr.translate([sentence + " a"], "en", "de") == [sentence + " a"]
+    assert len(backend.encoded_rows) == 2  # one token over: cut in two
+
+
+def test_hitting_max_length_is_flagged(tokenizer: Tokenizer) -> None:
+    tr, _ = translator(tokenizer)
+    limit = len(tokenizer.encode("Hi.")) + 1  # room for its pieces and eos, not for the long one
+    texts = ["A man rides a bike.", "Hi."]
+    long_, short = tr.translate_detailed(texts, "en", "de", max_length=limit)
+    assert long_.truncated and not short.truncated
+    assert short.text == "Hi." and long_.text != texts[0]
+    beams = tr.translate_detailed(texts, "en", "de", max_length=limit, num_beams=2)
+    assert [b.truncated for b in beams] == [True, False]
+    exact = tr.translate_detailed(["Hi."], "en", "de", max_length=limit - 1)
+    assert exact[0].truncated  # its eos did not fit
+
+
+def test_untrained_direction_is_refused_naming_the_trained_ones(tokenizer: Tokenizer) -> None:
+    tr, backend = translator(tokenizer, directions=("en-de", "de-en", "en-fr", "fr-en"))
+    with pytest.raises(
+        TranslatorError,
+        match=r"fr-de was not trained; this model translates en-de, de-en, en-fr, fr-en",
+    ):
+        tr.translate(["Bonjour."], "fr", "de")
+    assert backend.encoded_rows == []
+    assert tr.translate(["Bonjour."], "fr", "en") == ["Bonjour."]
+
+
+def test_segment_round_trips_any_text() -> None:
+    for text in ["", "\n", "One.Two", " lead and trail ", "Dr. No. 5 p.m. ok?!\r\n\tNext"]:
+        assert "".join(s.text for s in segment(text, "en")) == text
