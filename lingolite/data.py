@@ -114,9 +114,34 @@ def read_lines(path: Path) -> list[str]:
 def read_parallel(
     data_dir: Path, split: str, src_lang: str, tgt_lang: str
 ) -> list[tuple[str, str]]:
-    """Aligned ``(src, tgt)`` sentence pairs of ``split``, including pairs with empty lines."""
-    raw = load_directions(data_dir, split, [Direction(src_lang, tgt_lang)])
-    return [(pair.src, pair.tgt) for pair in raw]
+    """Aligned ``(src, tgt)`` sentence pairs of ``split``, including pairs with empty lines.
+
+    ``split`` may be in any corpus form (``{split}.{lang}``, OPUS/Moses, TSV; see
+    :func:`find_corpus_files`); nothing is filtered, so a test set is scored whole.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"data folder {str(data_dir)!r} does not exist or is not a directory")
+    files = find_corpus_files(data_dir, split, src_lang, tgt_lang)
+    if files.kind == "split":
+        raw = load_directions(data_dir, split, [Direction(src_lang, tgt_lang)])
+        return [(pair.src, pair.tgt) for pair in raw]
+    if files.kind == "moses":
+        src_lines, tgt_lines = (read_lines(path) for path in files.paths)
+        if len(src_lines) != len(tgt_lines):
+            raise DataError(
+                f"misaligned {src_lang}-{tgt_lang}: {_names(files.paths)} have "
+                f"{len(src_lines)} and {len(tgt_lines)} lines"
+            )
+        return list(zip(src_lines, tgt_lines, strict=True))
+    pairs = []
+    for number, line in enumerate(read_lines(files.paths[0]), start=1):
+        columns = line.split("\t")
+        if len(columns) != 2:
+            raise DataError(f"{str(files.paths[0])!r} line {number}: not two tab-separated sides")
+        a, b = (c.strip() for c in columns)
+        pairs.append((a, b) if files.src_column == 0 else (b, a))
+    return pairs
 
 
 def parse_pairs(spec: str) -> list[Direction]:

@@ -89,13 +89,20 @@ def translate_texts(
     return hypotheses
 
 
-def default_pairs(checkpoint: Path) -> list[Direction]:
-    """The directions a checkpoint was trained on (``config.json`` -> training.pairs)."""
+def trained_pairs(checkpoint: Path) -> list[Direction] | None:
+    """The directions a checkpoint was trained on (``config.json`` -> training.pairs), if known."""
     _, data = read_config(checkpoint)
-    pairs = data.get("training", {}).get("pairs")
+    training = data.get("training")
+    pairs = training.get("pairs") if isinstance(training, dict) else None
+    return parse_pairs(",".join(pairs)) if pairs else None
+
+
+def default_pairs(checkpoint: Path) -> list[Direction]:
+    """The trained directions, or an :class:`EvalError` when the checkpoint does not say."""
+    pairs = trained_pairs(checkpoint)
     if not pairs:
         raise EvalError(f"{checkpoint}/config.json names no training pairs; pass --pairs")
-    return parse_pairs(",".join(pairs))
+    return pairs
 
 
 def evaluate(
@@ -121,6 +128,13 @@ def evaluate(
     directions: list[Direction] = []
     try:
         directions = parse_pairs(pairs) if pairs else default_pairs(checkpoint)
+        trained = trained_pairs(checkpoint)
+        untrained = [str(d) for d in directions if trained is not None and d not in trained]
+        if untrained and trained is not None:
+            problems.append(
+                f"directions {', '.join(untrained)} were not trained; this model translates "
+                f"{', '.join(map(str, trained))}"
+            )
     except ValueError as exc:
         problems.append(str(exc))
     if problems:
@@ -200,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--checkpoint", type=Path, required=True, help="model folder (e.g. RUN/best)")
     p.add_argument("--data", type=Path, required=True, help="corpus folder")
-    p.add_argument("--split", default="test_2016_flickr")
+    p.add_argument(
+        "--split",
+        default="test_2016_flickr",
+        help="test set: {split}.{lang}, {split}.{l1}-{l2}.{lang} or {split}.{l1}-{l2}.tsv (.gz ok)",
+    )
     p.add_argument("--pairs", help="directions, e.g. en-de,de-en (default: the trained ones)")
     p.add_argument("--beams", type=_int_list, default=[1, 4], help="beam sizes; 1 = greedy")
     p.add_argument("--batch-size", type=int, default=64)

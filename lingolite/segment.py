@@ -98,9 +98,9 @@ _SPACE = re.compile(r"\s+")
 def split_long(sentence: str, fits: Callable[[str], bool]) -> list[str]:
     """Cut ``sentence`` into consecutive pieces that each ``fits`` (e.g. the model's length).
 
-    Cuts after clause punctuation (``, ; : – — )``) where possible, then between words, and only
-    inside a word that does not fit alone. Pieces are as long as possible; joined with single
-    spaces they give the sentence back (up to whitespace).
+    Cuts after clause punctuation (``, ; :``, en and em dashes, ``)``) where possible, then
+    between words, and only inside a word that does not fit alone. Pieces are as long as
+    possible; joined with single spaces they give the sentence back (up to whitespace).
 
     >>> split_long("one two, three four; five", lambda s: len(s) <= 10)
     ['one two,', 'three', 'four;', 'five']

@@ -20,6 +20,7 @@ from onnx import TensorProto, helper
 from lingolite.checkpoint import load_pretrained
 from lingolite.generate import translate_ids
 from lingolite.search import SearchConfig
+from lingolite.segment import split_long
 from runtime.manifest import ArtifactError, load_manifest, write_manifest
 from runtime.onnx_backend import OnnxBackend, check_external_data
 from runtime.translate import main
@@ -68,9 +69,22 @@ def test_translator_matches_eager_in_order(toy: tuple[Path, Path]) -> None:
     translator = Translator.from_artifacts(toy[0])
     model = load_pretrained(toy[1])
     tok = translator.tokenizer
-    sources = [tok.encode_source(t, "de", max_len=32) for t in TEXTS if t]
-    eager = translate_ids(model, sources, SearchConfig(max_length=24))
-    expected = [tok.decode(ids) for ids in eager]
+    # A text longer than the toy model's 32 source tokens is translated in clause/word pieces.
+    pieces = [
+        split_long(t, lambda s: len(tok.encode_source(s, "de")) <= translator.max_src_len)
+        for t in TEXTS
+        if t
+    ]
+    assert max(map(len, pieces)) > 1, "one text should exceed max_src_len"
+    expected = [
+        " ".join(
+            tok.decode(ids)
+            for ids in translate_ids(
+                model, [tok.encode_source(p, "de") for p in text], SearchConfig(max_length=24)
+            )
+        )
+        for text in pieces
+    ]
     expected.insert(2, "")  # a blank text translates to "" without running the model
     assert translator.translate(TEXTS, "en", "de", batch_size=2) == expected
     beams = translator.translate(TEXTS[:2], "en", "de", num_beams=3)
