@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import shutil
 import subprocess
 import sys
@@ -112,15 +111,13 @@ def test_translator_validates_requests(toy: tuple[Path, Path]) -> None:
         translator.translate(["x"], "en", "de", max_length=1000)
 
 
-def test_translator_truncates_long_sources(
-    toy: tuple[Path, Path], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_translator_splits_long_sources_and_flags_truncation(toy: tuple[Path, Path]) -> None:
     translator = Translator.from_artifacts(toy[0])
     long_text = " ".join(["A man rides a bike."] * 20)
-    with caplog.at_level(logging.WARNING):
-        out = translator.translate([long_text, "A dog."], "en", "de", max_length=4)
+    out = translator.translate_detailed([long_text, "A dog."], "en", "de", max_length=4)
     assert len(out) == 2
-    assert "text 0 has" in caplog.text and "truncated to max_src_len 32" in caplog.text
+    assert out[0].sentences == 20  # every sentence translated, none cut off the source
+    assert out[0].truncated  # 4 tokens per sentence are not enough for this untrained model
 
 
 def test_backend_registry(toy: tuple[Path, Path]) -> None:

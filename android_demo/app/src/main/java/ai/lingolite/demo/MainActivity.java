@@ -117,6 +117,12 @@ public class MainActivity extends Activity {
       latency.setText(R.string.same_language);
       return;
     }
+    try {
+      artifact.manifest.requireDirection(String.valueOf(src), tgt.toString());
+    } catch (IllegalArgumentException exc) {
+      latency.setText(exc.getMessage());
+      return;
+    }
     int maxLength = artifact.program.maxTgtLen;
     SearchConfig config =
         decoding.getSelectedItemPosition() == 0

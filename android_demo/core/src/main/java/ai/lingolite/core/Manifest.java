@@ -294,6 +294,43 @@ public final class Manifest {
     return out;
   }
 
+  /**
+   * The directions the model was trained on ({@code "en-de"}, ...): the only ones to serve. A
+   * manifest written before the {@code directions} field existed serves every pair of its
+   * languages.
+   */
+  public List<String> directions() {
+    Object listed = data.get("directions");
+    List<String> out = new ArrayList<>();
+    if (listed == null) {
+      for (String a : languages()) {
+        for (String b : languages()) {
+          if (!a.equals(b)) {
+            out.add(a + "-" + b);
+          }
+        }
+      }
+      return out;
+    }
+    for (Object o : Json.asArray(listed, "directions")) {
+      out.add(Json.asString(o, "directions[]"));
+    }
+    return out;
+  }
+
+  /**
+   * Throws {@link IllegalArgumentException} naming the trained directions unless {@code
+   * src-tgt} is one of them (as the Python runtime's {@code TranslatorError}).
+   */
+  public void requireDirection(String src, String tgt) {
+    List<String> trained = directions();
+    if (!trained.contains(src + "-" + tgt)) {
+      throw new IllegalArgumentException(
+          "direction " + src + "-" + tgt + " was not trained; this model translates "
+              + String.join(", ", trained));
+    }
+  }
+
   public Map<String, Integer> langIds() {
     Map<String, Integer> out = new LinkedHashMap<>();
     for (Map.Entry<String, Object> e :

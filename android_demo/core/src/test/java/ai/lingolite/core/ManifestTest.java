@@ -84,6 +84,25 @@ public class ManifestTest {
   }
 
   @Test
+  public void untrainedDirectionIsRefusedNamingTheTrainedOnes() throws Exception {
+    Manifest all = Manifest.load(folder, true);
+    if (all.data().get("directions") == null) { // an older manifest: every pair is served
+      assertTrue(all.directions().contains("fr-de"));
+      editManifest("\"format_version\": 1", "\"directions\": [\"en-de\", \"de-en\", "
+          + "\"en-fr\", \"fr-en\"], \"format_version\": 1");
+    }
+    Manifest m = Manifest.load(folder, true);
+    m.requireDirection("fr", "en");
+    try {
+      m.requireDirection("fr", "de");
+      fail("fr-de must be refused");
+    } catch (IllegalArgumentException exc) {
+      assertTrue(exc.getMessage(), exc.getMessage().contains("direction fr-de was not trained"));
+      assertTrue(exc.getMessage(), exc.getMessage().contains(String.join(", ", m.directions())));
+    }
+  }
+
+  @Test
   public void missingFolderAndManifest() throws Exception {
     try {
       Manifest.load(folder.resolve("nope"), true);
