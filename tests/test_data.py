@@ -76,7 +76,7 @@ def test_read_lines_splits_on_newline_only(tmp_path: Path) -> None:
 def test_both_plain_and_gz_is_an_error(tmp_path: Path) -> None:
     write_toy_corpus(tmp_path)
     (tmp_path / "val.de.gz").write_bytes(gzip.compress((tmp_path / "val.de").read_bytes()))
-    with pytest.raises(DataError, match=r"ambiguous 'de' file.*val\.de'.*val\.de\.gz'"):
+    with pytest.raises(DataError, match=r"ambiguous corpus 'val' en-de.*val\.de'.*val\.de\.gz'"):
         read_parallel(tmp_path, "val", "en", "de")
 
 
@@ -85,7 +85,7 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         read_parallel(tmp_path, "val", "cs", "uk")
     message = str(info.value)
-    for name in ("val.cs'", "val.cs.gz'", "val.uk'", "val.uk.gz'"):
+    for name in ("val.cs[.gz]", "val.uk[.gz]", "val.cs-uk.{cs,uk}[.gz]", "val.cs-uk.tsv[.gz]"):
         assert name in message
     with pytest.raises(DataError, match="does not exist"):
         read_parallel(tmp_path / "nope", "val", "en", "de")
