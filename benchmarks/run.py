@@ -77,6 +77,7 @@ from benchmarks.measure import (
 from benchmarks.memory_probe import run_probe
 from lingolite.config import PRESETS, ModelConfig
 from lingolite.search import TokenIds
+from lingolite.signatures import CacheGeometry
 from lingolite.tokenizer import Tokenizer
 
 log = logging.getLogger("benchmarks.run")
@@ -200,7 +201,8 @@ def padded_tokenizer(tokenizer: Tokenizer, vocab_size: int) -> Tokenizer:
 
 def prepare_source(options: BenchOptions, work: Path) -> Source:
     """The checkpoint to benchmark: ``--checkpoint``, or the seeded preset saved into ``work``."""
-    from export.common import builtin_tokenizer, reference_model
+    from export.parity import reference_model
+    from export.sample import builtin_tokenizer
     from lingolite.checkpoint import read_config, save_pretrained
 
     if options.checkpoint is not None:
@@ -293,11 +295,11 @@ class Inputs:
 def load_inputs(options: BenchOptions, source: Source) -> Inputs:
     """Trained with ``--data``: test_2016_flickr en-de (all of it for throughput and BLEU).
     Otherwise: the exporters' built-in sample sentences, sent to every other language in turn."""
-    from export.common import parity_sentences
+    from export.parity import parity_sentences
 
     s, c, tok = options.settings, source.config, source.tokenizer
     if source.trained and options.data is not None:
-        from runtime.parity import load_bleu_sets
+        from export.parity import load_bleu_sets
 
         bleu = load_bleu_sets(options.data, tok.languages, [BLEU_DIRECTION])[0]
         sources = [tok.encode_source(t, bleu.tgt, max_len=c.max_src_len) for t in bleu.sources]
@@ -314,7 +316,7 @@ def load_inputs(options: BenchOptions, source: Source) -> Inputs:
         sources[: s.latency_sentences],
         sources[: s.throughput_sentences],
         [],
-        f"built-in sample sentences ({n}, export.common.parity_sentences)",
+        f"built-in sample sentences ({n}, export.parity.parity_sentences)",
     )
 
 
@@ -602,7 +604,7 @@ def weight_floor(config: ModelConfig, bandwidth_gb_s: float) -> dict[str, Any]:
     per_layer = (2 * d * d + 2 * d * kv) + 2 * d * d + 3 * d * f
     layers = c.n_decoder_layers * per_layer
     head = c.vocab_size * d
-    cache = 2 * c.n_decoder_layers * kv * c.max_tgt_len * 4  # self K and V, float32, batch 1
+    cache = CacheGeometry.of(c).cache_bytes(1)  # self K and V, float32, batch 1
     bw = bandwidth_gb_s * 1e9
 
     def floor(nbytes: float) -> dict[str, float]:
@@ -1070,15 +1072,7 @@ def limits(report: dict[str, Any]) -> list[str]:
             f"Runtime, {100 * beam['search_share']:.0f}% in the Python search; most self "
             f"time: {top}.",
         ]
-    cache_b128 = (
-        2
-        * model["n_decoder_layers"]
-        * model["n_kv_heads"]
-        * (model["d_model"] // model["n_heads"])
-        * model["max_tgt_len"]
-        * 4
-        * 128
-    )
+    cache_b128 = CacheGeometry.of(model).cache_bytes(128)
     out += [
         "",
         "Structural limits, from the code (independent of this machine):",

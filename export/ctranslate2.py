@@ -60,6 +60,7 @@ import torch
 from ctranslate2.specs import common_spec, transformer_spec
 from tqdm import tqdm
 
+from export.parity import QUANTIZED_MIN_IDENTICAL
 from lingolite.checkpoint import CheckpointError, load_pretrained, read_config
 from lingolite.config import ModelConfig
 from lingolite.data import DataError, load_directions
@@ -74,7 +75,6 @@ from runtime.ctranslate2_backend import (
     PARITY_FILE,
     CT2Translator,
 )
-from runtime.parity import QUANTIZED_MIN_IDENTICAL
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ PARITY_SPLIT: Final = "test_2016_flickr"
 # margins are usually far wider: int8 of a trained toy model agreed on 240 of 240 sentences, while a
 # broken quantization agrees on next to nothing (0 of 240 when the weights were corrupted). The
 # float32 conversion already proves the mapping exact. The floor is the ONNX/ExecuTorch one
-# (runtime.parity.QUANTIZED_MIN_IDENTICAL, where its value is justified with measurements).
+# (export.parity.QUANTIZED_MIN_IDENTICAL, where its value is justified with measurements).
 DEFAULT_MIN_INT8_AGREEMENT: Final = QUANTIZED_MIN_IDENTICAL
 FAILED_SUFFIX: Final = ".failed"
 EXAMPLES_IN_REPORT: Final = 5

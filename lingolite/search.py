@@ -28,6 +28,9 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from lingolite.config import ModelConfig
+from lingolite.signatures import CacheGeometry
+
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float32]
@@ -38,17 +41,11 @@ Cache = tuple[npt.NDArray[np.generic], ...]
 CACHE_BATCH_AXIS = 1
 
 
-def zero_cache(model: Mapping[str, Any], batch: int) -> Cache:
-    """The empty self-attention cache of an exported model for ``batch`` rows: zeros (K, V), each
-    ``(n_decoder_layers, batch, n_kv_heads, max_tgt_len, head_dim)`` float32, from a model config
-    dict (a manifest's ``model``); the layout of ``LingoLite.empty_cache``."""
-    shape = (
-        int(model["n_decoder_layers"]),
-        batch,
-        int(model["n_kv_heads"]),
-        int(model["max_tgt_len"]),
-        int(model["d_model"]) // int(model["n_heads"]),
-    )
+def zero_cache(model: ModelConfig | Mapping[str, Any], batch: int) -> Cache:
+    """The empty self-attention cache of a model for ``batch`` rows: zeros (K, V), each
+    :meth:`CacheGeometry.self_shape` ``(L, b, h_kv, T, d)`` float32, the layout of
+    ``LingoLite.empty_cache``; ``model`` may be a manifest's ``model`` dict."""
+    shape = CacheGeometry.of(model).self_shape(batch)
     return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
 
 
@@ -123,6 +120,20 @@ def log_softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     x = logits.astype(np.float64)
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))  # type: ignore[no-any-return]
+
+
+def check_source(src_ids: IntArray, src_mask: BoolArray, max_src_len: int) -> None:
+    """Reject sources a backend cannot encode, naming the offending shape (every backend's
+    ``encode`` calls this first)."""
+    if src_ids.ndim != 2 or src_ids.shape != src_mask.shape:
+        raise SearchError(
+            f"src_ids and src_mask must both be (batch, length); got {src_ids.shape} and "
+            f"{src_mask.shape}"
+        )
+    if src_ids.shape[1] > max_src_len:
+        raise SearchError(
+            f"source length {src_ids.shape[1]} exceeds the model's max_src_len ({max_src_len})"
+        )
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[IntArray, BoolArray]:

@@ -33,7 +33,7 @@ from benchmarks.run import (
     targets,
     weight_floor,
 )
-from export.common import builtin_tokenizer
+from export.sample import builtin_tokenizer
 from lingolite.config import ModelConfig
 from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory
 from tests.helpers import small_model
@@ -102,7 +102,7 @@ def test_quick_run_checks_greedy_parity_of_every_backend(
     quick: tuple[Path, dict[str, Any]],
 ) -> None:
     """fp32 programs must give eager's greedy tokens exactly; quantized ones are recorded (an
-    untrained model's margins say nothing about quantization, see runtime.parity)."""
+    untrained model's margins say nothing about quantization, see export.parity)."""
     _, report = quick
     for name, entry in report["backends"].items():
         for key in ("greedy_b1", "greedy_b32"):

@@ -30,9 +30,12 @@ a layer left garbled) drops identity towards 0%, so the floor catches it; whethe
 model translates worse is the BLEU gate's call (:data:`MAX_BLEU_DROP`, with ``--data``).
 Thresholds are module constants read at call time.
 
-``python -m runtime.parity --artifacts DIR [--checkpoint DIR] [--data DIR]`` runs the checks on
-any artifact folder (untrained exports are rebuilt from their recorded seed). This module needs
-torch for the eager reference; the runtimes themselves never import it.
+The eager reference (:func:`reference_model`) and the parity inputs (:func:`parity_inputs`: the
+built-in sample sentences of :mod:`export.sample`, plus a test set with ``--data``) live here too:
+parity is an export stage, and the runtimes never import this module (nor torch).
+
+``python -m export.parity --artifacts DIR [--checkpoint DIR] [--data DIR]`` runs the checks on
+any artifact folder (untrained exports are rebuilt from their recorded seed).
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ from typing import Any
 
 import numpy as np
 
+from export.sample import SAMPLE_LANGUAGES, sample_texts
+from lingolite.checkpoint import check_state_dict, load_state, read_config
+from lingolite.config import ModelConfig
 from lingolite.data import read_parallel
 from lingolite.generate import EagerBackend
 from lingolite.model import LingoLite
@@ -60,6 +66,7 @@ from lingolite.search import (
     pad_batch,
 )
 from lingolite.tokenizer import Tokenizer
+from lingolite.utils import set_seed
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 from runtime.translator import Translator, create_backend
 
@@ -77,6 +84,10 @@ REAL_ROWS = 8
 RANDOM_ROWS = 3
 # Greedy mismatches quoted in a report.
 MAX_EXAMPLES = 3
+# Sample sentences every parity run translates.
+PARITY_SENTENCES = 24
+# Source lines of --data's test set added to the parity sentences.
+PARITY_DATA_SENTENCES = 16
 
 
 @dataclass(frozen=True)
@@ -405,10 +416,51 @@ def check_artifacts(
     return reports
 
 
-def main(argv: list[str] | None = None) -> int:
-    from export.common import parity_inputs, reference_model
-    from lingolite.config import ModelConfig
+def reference_model(config: ModelConfig, checkpoint: Path | None, seed: int) -> LingoLite:
+    """The eager model: seeded init of ``config``, then the checkpoint's weights if given.
 
+    ``config`` may differ from the checkpoint's in ``max_src_len``/``max_tgt_len`` only: those
+    size non-persistent buffers (rotary tables, causal mask), never weights.
+    """
+    set_seed(seed)
+    model = LingoLite(config)
+    if checkpoint is not None:
+        _, data = read_config(checkpoint)
+        state = load_state(checkpoint, data["weights"])
+        check_state_dict(model.state_dict(), state, str(checkpoint / data["weights"]))
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def parity_sentences(languages: Sequence[str], n: int = PARITY_SENTENCES) -> list[tuple[str, str]]:
+    """``(text, tgt_lang)`` pairs from the sample, cycling through the tokenizer's languages.
+
+    Sources are sample sentences in the tokenizer's languages when it has any of
+    :data:`SAMPLE_LANGUAGES` (else in all of them); each is sent to a different language.
+    """
+    texts = sample_texts()
+    sources = [lang for lang in SAMPLE_LANGUAGES if lang in languages] or list(SAMPLE_LANGUAGES)
+    targets = sorted(languages)
+    pairs = []
+    for i in range(n):
+        src = sources[i % len(sources)]
+        options = [t for t in targets if t != src] or targets
+        pairs.append((texts[src][i], options[i % len(options)]))
+    return pairs
+
+
+def parity_inputs(
+    tokenizer: Tokenizer, data: Path | None
+) -> tuple[list[tuple[str, str]], tuple[BleuSet, ...]]:
+    """The parity sentences and BLEU sets: the sample, plus ``data``'s test set if given."""
+    sentences = parity_sentences(tokenizer.languages)
+    bleu_sets = tuple(load_bleu_sets(data, tokenizer.languages)) if data is not None else ()
+    for s in bleu_sets:
+        sentences += [(text, s.tgt) for text in s.sources[:PARITY_DATA_SENTENCES]]
+    return sentences, bleu_sets
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check an artifact folder against eager PyTorch.")
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument(
