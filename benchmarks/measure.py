@@ -176,19 +176,22 @@ class SearchRunner:
 
 
 class CT2Runner:
-    """A CTranslate2 folder written by ``export.ctranslate2``, spoken to in our token ids.
+    """A ``ctranslate2`` variant of an artifact folder (``export.ctranslate2``), spoken to in our
+    token ids.
 
     The vocabulary (``shared_vocabulary.json``) maps ids to the token strings CTranslate2 takes;
-    options mirror :meth:`runtime.ctranslate2_backend.CT2Translator.translate_ids` (no source
+    options mirror :meth:`runtime.ctranslate2_backend.CT2Backend.translate_ids` (no source
     truncation, length penalty 1, patience 1) plus ``min_decoding_length`` for fixed work.
     """
 
-    def __init__(self, folder: Path, threads: int) -> None:
+    def __init__(self, artifacts: Path, precision: str, threads: int) -> None:
         import ctranslate2
 
-        from runtime.ctranslate2_backend import read_vocabulary
+        from runtime.ctranslate2_backend import FILES, model_folder, read_vocabulary
+        from runtime.manifest import load_manifest
 
-        self.pieces = read_vocabulary(folder)
+        folder = model_folder(load_manifest(artifacts), precision)
+        self.pieces = read_vocabulary(folder / FILES["vocabulary"])
         self.ids = {piece: i for i, piece in enumerate(self.pieces)}
         self.translator = ctranslate2.Translator(
             str(folder),
@@ -235,9 +238,8 @@ class CT2Runner:
 class BackendSpec:
     """Where a backend's files are and how to open it.
 
-    ``kind``: ``eager`` (``path`` = checkpoint folder), ``onnxruntime`` or ``executorch``
-    (``path`` = artifact folder, ``precision`` = a variant of its manifest), ``ctranslate2``
-    (``path`` = CTranslate2 folder; its precision is the one it was saved in).
+    ``kind``: ``eager`` (``path`` = checkpoint folder), ``onnxruntime``, ``executorch`` or
+    ``ctranslate2`` (``path`` = artifact folder, ``precision`` = a variant of its manifest).
     """
 
     name: str
@@ -284,7 +286,7 @@ def open_runner(spec: BackendSpec, threads: int, ids: SpecialIds) -> Runner:
         backend = ExecuTorchBackend(load_manifest(spec.path), spec.precision)
         return SearchRunner(backend, ids)
     if spec.kind == "ctranslate2":
-        return CT2Runner(Path(spec.path), threads)
+        return CT2Runner(Path(spec.path), spec.precision, threads)
     raise ValueError(f"unknown backend kind {spec.kind!r}; choose one of {KINDS}")
 
 

@@ -6,7 +6,7 @@
 Backends: eager PyTorch fp32 (the baseline of every ratio), ONNX Runtime fp32 and int8, ExecuTorch
 fp32, 8da8w and 8da4w, CTranslate2 int8. The run builds every export it needs with the exporters
 (``export.onnx.export_onnx``, ``export.executorch.export_executorch``,
-``export.ctranslate2.convert``, each with its own parity gate) in a temporary folder that is
+``export.ctranslate2``, each with its own parity gate) in a temporary folder that is
 deleted at the end; only ``results.json``, ``results.md`` and the PNG charts land in ``--out``.
 
 Measured per backend, in this process, one backend after the other, on the same token ids:
@@ -227,7 +227,7 @@ def prepare_source(options: BenchOptions, work: Path) -> Source:
 def build_exports(options: BenchOptions, source: Source, work: Path) -> list[BackendSpec]:
     """Export to ONNX, ExecuTorch and CTranslate2 int8 into ``work``; the backends to measure."""
     from export.common import ExportOptions
-    from export.ctranslate2 import MIN_PARITY_SENTENCES, convert
+    from export.ctranslate2 import export_ctranslate2
     from export.executorch import export_executorch, quantization_problems
     from export.onnx import export_onnx
 
@@ -246,17 +246,7 @@ def build_exports(options: BenchOptions, source: Source, work: Path) -> list[Bac
     log.info("[exports 2/3] ExecuTorch %s (with its parity gate)", ", ".join(precisions))
     et_dir = export_executorch(ExportOptions(out=work / "executorch", **common), precisions)
     log.info("[exports 3/3] CTranslate2 int8 (with its parity gate)")
-    ct2_dir = work / "ctranslate2-int8"
-    convert(
-        source.checkpoint,
-        ct2_dir,
-        quantization="int8",
-        data=data,
-        num_sentences=MIN_PARITY_SENTENCES,
-        max_length=None if source.trained else settings.forced_length,
-        report_beams=1,
-        threads=options.threads,
-    )
+    ct2_dir = export_ctranslate2(ExportOptions(out=work / "ctranslate2", **common), quantize="int8")
     specs = [BackendSpec(BASELINE, "eager", str(source.checkpoint), "fp32")]
     specs += [
         BackendSpec(f"onnxruntime {p}", "onnxruntime", str(onnx_dir), p) for p in ("fp32", "int8")
@@ -271,11 +261,11 @@ def size_on_disk(spec: BackendSpec) -> int:
     path = Path(spec.path)
     if spec.kind == "eager":
         return (path / "model.safetensors").stat().st_size
-    if spec.kind == "ctranslate2":
-        return (path / "model.bin").stat().st_size
     from runtime.manifest import load_manifest
 
     variant = load_manifest(path, verify_hashes=False).variant(spec.kind, spec.precision)
+    if spec.kind == "ctranslate2":  # the weights, without CTranslate2's config and vocabulary
+        return variant.files["model"].stat().st_size
     return sum(f.stat().st_size for f in variant.files.values())
 
 
@@ -1072,7 +1062,9 @@ def limits(report: dict[str, Any]) -> list[str]:
             f"Runtime, {100 * beam['search_share']:.0f}% in the Python search; most self "
             f"time: {top}.",
         ]
-    cache_b128 = CacheGeometry.of(model).cache_bytes(128)
+    cache_b128 = CacheGeometry.of(
+        {k: v for k, v in model.items() if k not in ("trained", "checkpoint", "parameters")}
+    ).cache_bytes(128)
     out += [
         "",
         "Structural limits, from the code (independent of this machine):",

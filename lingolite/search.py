@@ -1,7 +1,9 @@
 """Decoding algorithms (greedy, sampling, beam search), written once over a backend interface.
 
 PyTorch-free (numpy only): eager PyTorch, ONNX Runtime and ExecuTorch are backends that implement
-:class:`Seq2SeqBackend`; the search code here never knows which one it drives.
+:class:`Seq2SeqBackend`; the search code here never knows which one it drives. A runtime with its
+own search in native code (CTranslate2) is a :class:`SentenceBackend` instead: it takes the same
+:class:`SearchConfig`, and :func:`decode_batch` drives either kind.
 
 The cache rule, as every backend must honour it (the model defines it in
 ``lingolite.model.write_cache``; this module is the one place a runtime applies it):
@@ -23,7 +25,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -169,6 +171,41 @@ def generate(
         return _beam_search(backend, memory, bos_id, eos_id, config)
     rng = np.random.default_rng(config.seed) if config.do_sample else None
     return _greedy_or_sample(backend, memory, bos_id, eos_id, pad_id, config, rng)
+
+
+@runtime_checkable
+class SentenceBackend(Protocol):
+    """A runtime that runs the whole search itself (CTranslate2): source id lists in, output id
+    lists (without BOS and EOS) out, with the options of a :class:`SearchConfig` it supports;
+    it raises :class:`SearchError` naming any option it cannot honour."""
+
+    @property
+    def max_tgt_len(self) -> int: ...
+
+    def translate_ids(
+        self, sources: Sequence[TokenIds], config: SearchConfig
+    ) -> list[TokenIds]: ...
+
+
+def decode_batch(
+    backend: Seq2SeqBackend | SentenceBackend,
+    sources: Sequence[TokenIds],
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    config: SearchConfig | None = None,
+) -> list[TokenIds]:
+    """Translate source id lists (each ``[<2xx>] + pieces + [eos]``) with either kind of backend:
+    :func:`generate` over a :class:`Seq2SeqBackend`, or the backend's own search."""
+    config = config or SearchConfig()
+    if isinstance(backend, SentenceBackend):
+        config.validate(backend.max_tgt_len)
+        return backend.translate_ids(sources, config)
+    src_ids, src_mask = pad_batch(sources, pad_id)
+    return generate(
+        backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config
+    )
 
 
 def _max_length(config: SearchConfig) -> int:
