@@ -230,7 +230,8 @@ def test_server_serves_ctranslate2(small_ct2: Path, small_checkpoint: Path) -> N
     response = client.post("/translate", json=body)
     assert response.status_code == 200, response.text
     want = eager_text(small_checkpoint, TEXTS, "de", SearchConfig(max_length=10))
-    assert response.json() == {"translatedText": [*want, ""]}
+    assert response.json()["translatedText"] == [*want, ""]
+    assert response.json()["truncated"] == [False] * 4  # every sentence ended before 10 tokens
     beams = client.post("/translate", json={**body, "beam_size": 4})
     assert beams.status_code == 200 and len(beams.json()["translatedText"]) == 4
     too_long = client.post("/translate", json={**body, "max_length": MAX_TGT_LEN + 1})
