@@ -21,6 +21,7 @@ PyTorch is not imported here: the memory probe of a torch-free backend must not 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import statistics
@@ -44,6 +45,7 @@ from lingolite.search import (
     generate,
     pad_batch,
 )
+from lingolite.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -176,19 +178,22 @@ class SearchRunner:
 
 
 class CT2Runner:
-    """A CTranslate2 folder written by ``export.ctranslate2``, spoken to in our token ids.
+    """A ``ctranslate2`` variant of an artifact folder (``export.ctranslate2``), spoken to in our
+    token ids.
 
     The vocabulary (``shared_vocabulary.json``) maps ids to the token strings CTranslate2 takes;
-    options mirror :meth:`runtime.ctranslate2_backend.CT2Translator.translate_ids` (no source
+    options mirror :meth:`runtime.ctranslate2_backend.CT2Backend.translate_ids` (no source
     truncation, length penalty 1, patience 1) plus ``min_decoding_length`` for fixed work.
     """
 
-    def __init__(self, folder: Path, threads: int) -> None:
+    def __init__(self, artifacts: Path, precision: str, threads: int) -> None:
         import ctranslate2
 
-        from runtime.ctranslate2_backend import read_vocabulary
+        from runtime.ctranslate2_backend import FILES, model_folder, read_vocabulary
+        from runtime.manifest import load_manifest
 
-        self.pieces = read_vocabulary(folder)
+        folder = model_folder(load_manifest(artifacts), precision)
+        self.pieces = read_vocabulary(folder / FILES["vocabulary"])
         self.ids = {piece: i for i, piece in enumerate(self.pieces)}
         self.translator = ctranslate2.Translator(
             str(folder),
@@ -235,9 +240,8 @@ class CT2Runner:
 class BackendSpec:
     """Where a backend's files are and how to open it.
 
-    ``kind``: ``eager`` (``path`` = checkpoint folder), ``onnxruntime`` or ``executorch``
-    (``path`` = artifact folder, ``precision`` = a variant of its manifest), ``ctranslate2``
-    (``path`` = CTranslate2 folder; its precision is the one it was saved in).
+    ``kind``: ``eager`` (``path`` = checkpoint folder), ``onnxruntime``, ``executorch`` or
+    ``ctranslate2`` (``path`` = artifact folder, ``precision`` = a variant of its manifest).
     """
 
     name: str
@@ -284,7 +288,7 @@ def open_runner(spec: BackendSpec, threads: int, ids: SpecialIds) -> Runner:
         backend = ExecuTorchBackend(load_manifest(spec.path), spec.precision)
         return SearchRunner(backend, ids)
     if spec.kind == "ctranslate2":
-        return CT2Runner(Path(spec.path), threads)
+        return CT2Runner(Path(spec.path), spec.precision, threads)
     raise ValueError(f"unknown backend kind {spec.kind!r}; choose one of {KINDS}")
 
 
@@ -359,3 +363,146 @@ def machine() -> dict[str, Any]:
     except ImportError:  # psutil is a dependency; this only guards odd environments
         pass
     return out
+
+
+# ---------------------------------------------------------------------- one backend, every figure
+
+BATCH_SIZE = 32
+BEAM = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much is measured. ``forced_length`` is the fixed number of generated tokens of an
+    untrained model (and the decode steps timed per repeat)."""
+
+    repeats: int
+    forced_length: int
+    latency_sentences: int
+    sentence_repeats: int
+    throughput_sentences: int
+    max_len: int | None = None  # static lengths override (quick mode only)
+    executorch: tuple[str, ...] = ("fp32", "8da8w", "8da4w")
+
+
+FULL = Settings(
+    repeats=5,
+    forced_length=32,
+    latency_sentences=12,
+    sentence_repeats=2,
+    throughput_sentences=BATCH_SIZE,
+)
+QUICK = Settings(
+    repeats=2,
+    forced_length=8,
+    latency_sentences=3,
+    sentence_repeats=1,
+    throughput_sentences=8,
+    max_len=32,
+    executorch=("fp32", "8da8w"),  # lowering 8da4w too would add most of a minute
+)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Token ids every backend translates; ``references`` only for the BLEU set."""
+
+    latency: list[TokenIds]
+    throughput: list[TokenIds]
+    references: list[str]
+    description: str
+
+
+@dataclass
+class Measured:
+    metrics: dict[str, float]
+    details: dict[str, Any]
+    outputs: dict[str, list[TokenIds]]
+
+
+def measure_backend(
+    runner: Runner, inputs: Inputs, settings: Settings, forced: bool, max_length: int
+) -> Measured:
+    """Every timing of one backend (see the module docstring); outputs kept for parity/BLEU."""
+    warm = inputs.latency[:2]
+    runner.translate(warm, 1, max_length, forced)
+    runner.translate(warm[:1], BEAM, max_length, forced)
+    probe = sorted(inputs.latency, key=len)[len(inputs.latency) // 2]  # the median length
+    encoder, step = runner.encoder_and_step_ms(probe, settings.forced_length, settings.repeats)
+    metrics = {"encoder_ms": Stats.of(encoder).median, "step_ms": Stats.of(step).median}
+    details: dict[str, Any] = {
+        "encoder_ms": dataclasses.asdict(Stats.of(encoder)),
+        "step_ms": dataclasses.asdict(Stats.of(step)),
+        "step_probe_source_tokens": len(probe),
+    }
+    outputs: dict[str, list[TokenIds]] = {}
+    for beams, key in ((1, "greedy"), (BEAM, "beam4")):
+        per_sentence: list[list[float]] = [[] for _ in inputs.latency]
+        hyps: list[TokenIds] = []
+        for _ in range(settings.sentence_repeats):
+            hyps = []
+            for i, src in enumerate(inputs.latency):
+                ms, out = timed(lambda: runner.translate([src], beams, max_length, forced))  # noqa: B023
+                per_sentence[i].append(ms)
+                hyps += out
+        medians = [float(np.median(t)) for t in per_sentence]
+        steps = decode_steps(hyps, max_length)
+        metrics[f"{key}_p50_ms"] = percentile(medians, 50)
+        metrics[f"{key}_p90_ms"] = percentile(medians, 90)
+        metrics[f"{key}_ms_per_token"] = sum(medians) / max(steps, 1)
+        details[f"{key}_b1"] = {
+            "sentences": len(medians),
+            "decode_steps": steps,
+            "tokens": sum(map(len, hyps)),
+            "sentence_ms": medians,
+        }
+        outputs[f"{key}_b1"] = hyps
+    order = sorted(range(len(inputs.throughput)), key=lambda i: -len(inputs.throughput[i]))
+    for beams, key in ((1, "greedy"), (BEAM, "beam4")):
+        hyps_b32: list[TokenIds] = [[] for _ in inputs.throughput]
+        total_ms = 0.0
+        for start in range(0, len(order), BATCH_SIZE):
+            rows = order[start : start + BATCH_SIZE]
+            batch = [inputs.throughput[i] for i in rows]
+            ms, out = timed(lambda: runner.translate(batch, beams, max_length, forced))  # noqa: B023
+            total_ms += ms
+            for i, ids in zip(rows, out, strict=True):
+                hyps_b32[i] = ids
+        tokens = sum(map(len, hyps_b32))
+        metrics[f"{key}_b32_tok_s"] = tokens / (total_ms / 1e3)
+        details[f"{key}_b32"] = {
+            "sentences": len(order),
+            "tokens": tokens,
+            "seconds": round(total_ms / 1e3, 3),
+        }
+        outputs[f"{key}_b32"] = hyps_b32
+    return Measured(metrics, details, outputs)
+
+
+def parity(reference: list[TokenIds], candidate: list[TokenIds]) -> dict[str, Any]:
+    identical = sum(a == b for a, b in zip(reference, candidate, strict=True))
+    total = sum(max(len(a), len(b)) for a, b in zip(reference, candidate, strict=True))
+    same = sum(
+        x == y
+        for a, b in zip(reference, candidate, strict=True)
+        for x, y in zip(a, b, strict=False)
+    )
+    return {
+        "identical": identical,
+        "sentences": len(reference),
+        "equal": identical == len(reference),
+        "token_agreement": round(same / max(total, 1), 4),
+    }
+
+
+def quality(tokenizer: Tokenizer, outputs: list[TokenIds], references: list[str]) -> dict[str, Any]:
+    from sacrebleu.metrics.bleu import BLEU
+    from sacrebleu.metrics.chrf import CHRF
+
+    hyps = [tokenizer.decode(ids) for ids in outputs]
+    bleu, chrf = BLEU(), CHRF()
+    return {
+        "bleu": round(bleu.corpus_score(hyps, [references]).score, 2),
+        "chrf": round(chrf.corpus_score(hyps, [references]).score, 2),
+        "signatures": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())},
+    }

@@ -13,13 +13,14 @@ An exporter is a thin sequence of stages over these pieces:
    and latency work need no training. An untrained model keeps the preset's vocabulary size
    (24000), so its graphs have the real cost; its tokenizer is ``--tokenizer DIR`` or, by
    default, a small tokenizer trained on the deterministic built-in sample of
-   :func:`sample_texts` (256 short sentences in each of cs, de, en, fr), so the folder is
-   self-contained on a fresh machine without data. Ids beyond the tokenizer's vocabulary, which
-   only an untrained model emits, decode as ``<unk>`` (see ``runtime.translator``).
+   :func:`export.sample.sample_texts` (256 short sentences in each of cs, de, en, fr), so the
+   folder is self-contained on a fresh machine without data. Ids beyond the tokenizer's
+   vocabulary, which only an untrained model emits, decode as ``<unk>`` (see
+   ``runtime.translator``).
 3. :func:`export_folder`: build everything in a temporary folder beside ``--out`` and rename it
    into place at the end; a failed parity gate moves the build to ``<out>.failed`` instead.
 4. :func:`write_tokenizer` and :func:`manifest_base`: the shared part of ``manifest.json``.
-5. :func:`parity_gate`: run :func:`runtime.parity.check_artifacts` over every variant, write
+5. :func:`parity_gate`: run :func:`export.parity.check_artifacts` over every variant, write
    ``parity.json`` (before the manifest, so it is hashed too) and raise :class:`ParityError`
    when a gated check fails.
 
@@ -31,12 +32,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
-import itertools
 import json
 import logging
 import os
 import platform
-import random
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -46,26 +45,21 @@ from typing import Any
 
 import torch
 
+from export.parity import BleuSet, ParityReport, check_artifacts, parity_inputs, reference_model
+from export.sample import builtin_tokenizer
 from export.vocab import vocab_from_tokenizer, write_vocab
-from lingolite.checkpoint import check_state_dict, load_state, read_config
+from lingolite.checkpoint import read_config
 from lingolite.config import PRESETS, ModelConfig
 from lingolite.data import parse_pairs
 from lingolite.model import LingoLite
 from lingolite.tokenizer import CONFIG_FILE, MODEL_FILE, Tokenizer
-from lingolite.utils import atomic_directory, set_seed
+from lingolite.utils import atomic_directory
 from runtime.manifest import Manifest
-from runtime.parity import BleuSet, ParityReport, check_artifacts, load_bleu_sets
 
 log = logging.getLogger(__name__)
 
 PARITY_FILE = "parity.json"
 FAILED_SUFFIX = ".failed"
-# Vocabulary of the built-in tokenizer (the sample supports at most 198 pieces).
-SAMPLE_VOCAB_SIZE = 160
-SAMPLE_SENTENCES = 256
-PARITY_SENTENCES = 24
-# Source lines of --data's test set added to the parity sentences.
-PARITY_DATA_SENTENCES = 16
 
 
 class ExportError(ValueError):
@@ -80,95 +74,6 @@ class ParityError(RuntimeError):
         lines = [f"{name}: {problem}" for name, r in failed.items() for problem in r.failures()]
         super().__init__("parity failed: " + "; ".join(lines))
         self.reports = reports
-
-
-# ---------------------------------------------------------------------- built-in sample text
-
-# Phrase tables (cs, de, en, fr) of a subject-verb-object-place grammar; objects are in the
-# accusative. The sample only has to train a working tokenizer and give parity real sentences.
-_SUBJECTS = (
-    ("muž", "ein Mann", "a man", "un homme"),
-    ("žena", "eine Frau", "a woman", "une femme"),
-    ("dítě", "ein Kind", "a child", "un enfant"),
-    ("dívka", "ein Mädchen", "a girl", "une fille"),
-    ("chlapec", "ein Junge", "a boy", "un garçon"),
-    ("pes", "ein Hund", "a dog", "un chien"),
-    ("starý muž", "ein alter Mann", "an old man", "un vieil homme"),
-    ("mladá žena", "eine junge Frau", "a young woman", "une jeune femme"),
-)
-_VERBS = (
-    ("nese", "trägt", "carries", "porte"),
-    ("vidí", "sieht", "sees", "voit"),
-    ("táhne", "zieht", "pulls", "tire"),
-    ("maluje", "malt", "paints", "peint"),
-    ("drží", "hält", "holds", "tient"),
-    ("hází", "wirft", "throws", "lance"),
-)
-_OBJECTS = (
-    ("červený míč", "einen roten Ball", "a red ball", "un ballon rouge"),
-    ("malou loď", "ein kleines Boot", "a small boat", "un petit bateau"),
-    ("modré auto", "ein blaues Auto", "a blue car", "une voiture bleue"),
-    ("velkou krabici", "eine große Kiste", "a big box", "une grande boîte"),
-    ("bílou kočku", "eine weiße Katze", "a white cat", "un chat blanc"),
-    ("kolo", "ein Fahrrad", "a bicycle", "un vélo"),
-)
-_PLACES = (
-    ("na ulici", "auf der Straße", "on the street", "dans la rue"),
-    ("v parku", "im Park", "in the park", "dans le parc"),
-    ("na pláži", "am Strand", "at the beach", "à la plage"),
-    ("u jezera", "am See", "near the lake", "près du lac"),
-    ("ve sněhu", "im Schnee", "in the snow", "dans la neige"),
-    ("před domem", "vor dem Haus", "in front of the house", "devant la maison"),
-)
-SAMPLE_LANGUAGES = ("cs", "de", "en", "fr")
-
-
-def sample_texts(n: int = SAMPLE_SENTENCES) -> dict[str, list[str]]:
-    """``n`` parallel sentences per language of :data:`SAMPLE_LANGUAGES`, always the same."""
-    tables = (_SUBJECTS, _VERBS, _OBJECTS, _PLACES)
-    combos = list(itertools.product(*(range(len(t)) for t in tables)))
-    chosen = random.Random(0).sample(combos, n)
-    out: dict[str, list[str]] = {}
-    for column, lang in enumerate(SAMPLE_LANGUAGES):
-        sentences = []
-        for parts in chosen:
-            text = " ".join(t[i][column] for t, i in zip(tables, parts, strict=True))
-            sentences.append(f"{text[0].upper()}{text[1:]}.")
-        out[lang] = sentences
-    return out
-
-
-def builtin_tokenizer() -> Tokenizer:
-    """The tokenizer of untrained exports: trained on :func:`sample_texts`, deterministic."""
-    return Tokenizer.train(sample_texts(), vocab_size=SAMPLE_VOCAB_SIZE)
-
-
-def parity_sentences(languages: Sequence[str], n: int = PARITY_SENTENCES) -> list[tuple[str, str]]:
-    """``(text, tgt_lang)`` pairs from the sample, cycling through the tokenizer's languages.
-
-    Sources are sample sentences in the tokenizer's languages when it has any of
-    :data:`SAMPLE_LANGUAGES` (else in all of them); each is sent to a different language.
-    """
-    texts = sample_texts()
-    sources = [lang for lang in SAMPLE_LANGUAGES if lang in languages] or list(SAMPLE_LANGUAGES)
-    targets = sorted(languages)
-    pairs = []
-    for i in range(n):
-        src = sources[i % len(sources)]
-        options = [t for t in targets if t != src] or targets
-        pairs.append((texts[src][i], options[i % len(options)]))
-    return pairs
-
-
-def parity_inputs(
-    tokenizer: Tokenizer, data: Path | None
-) -> tuple[list[tuple[str, str]], tuple[BleuSet, ...]]:
-    """The parity sentences and BLEU sets: the sample, plus ``data``'s test set if given."""
-    sentences = parity_sentences(tokenizer.languages)
-    bleu_sets = tuple(load_bleu_sets(data, tokenizer.languages)) if data is not None else ()
-    for s in bleu_sets:
-        sentences += [(text, s.tgt) for text in s.sources[:PARITY_DATA_SENTENCES]]
-    return sentences, bleu_sets
 
 
 # ---------------------------------------------------------------------- options
@@ -308,22 +213,6 @@ class ExportSource:
     @property
     def config(self) -> ModelConfig:
         return self.model.config
-
-
-def reference_model(config: ModelConfig, checkpoint: Path | None, seed: int) -> LingoLite:
-    """The eager model: seeded init of ``config``, then the checkpoint's weights if given.
-
-    ``config`` may differ from the checkpoint's in ``max_src_len``/``max_tgt_len`` only: those
-    size non-persistent buffers (rotary tables, causal mask), never weights.
-    """
-    set_seed(seed)
-    model = LingoLite(config)
-    if checkpoint is not None:
-        _, data = read_config(checkpoint)
-        state = load_state(checkpoint, data["weights"])
-        check_state_dict(model.state_dict(), state, str(checkpoint / data["weights"]))
-        model.load_state_dict(state)
-    return model.eval()
 
 
 def load_source(options: ExportOptions) -> ExportSource:

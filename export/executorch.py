@@ -5,8 +5,9 @@
 [--data DIR] [--force]``
 
 Each program ``lingolite_<precision>.pte`` holds two methods traced from
-:mod:`lingolite.exportable`, ``encode`` and ``decode_step``, plus constant methods with the
-metadata a phone runner needs (:func:`program_metadata`). Shapes are static: batch 1,
+:mod:`lingolite.exportable`, ``encode`` and ``decode_step`` (I/O defined in
+:mod:`lingolite.signatures`), plus constant methods with the metadata a phone runner needs
+(:func:`program_metadata`). Shapes are static: batch 1,
 ``src_len = max_src_len`` (the runner pads; masked softmax makes padding exact) and the KV cache
 ``(L, 1, h_kv, max_tgt_len, d)`` as an explicit input and output of ``decode_step``, the
 signature of the ONNX decoder. ``src_mask`` is ``bool`` as in ONNX, or with
@@ -26,7 +27,7 @@ Quantized programs quantize every ``nn.Linear`` and the output projection, which
 embedding matrix: it gets an untied copy to quantize, while the embedding lookup stays fp32.
 
 Stages: build the model, lower each precision (checking the program's method signatures against
-the manifest's and timing one decode step), run the parity gate (``runtime.parity``: fp32 must
+the manifest's and timing one decode step), run the parity gate (``export.parity``: fp32 must
 match eager to 1e-4 with identical greedy tokens; quantized programs report token agreement, and
 for a trained model with ``--data`` must stay within 1 BLEU of eager), write ``parity.json`` and
 then ``manifest.json`` last. A parity failure leaves the build at ``<out>.failed`` and exits 1.
@@ -67,15 +68,13 @@ from export.common import (
 from lingolite.config import ModelConfig
 from lingolite.exportable import DecoderStepProgram, EncoderProgram, example_inputs
 from lingolite.model import LingoLite
+from lingolite.signatures import MASK_DTYPES, STATIC_BATCH, executorch_signatures
 from runtime.executorch_backend import (
     BACKEND,
-    MASK_DTYPES,
     PROGRAM_ROLE,
-    STATIC_BATCH,
     load_method,
     load_program,
     signature_problems,
-    static_signatures,
     zero_inputs,
 )
 from runtime.manifest import Manifest, write_manifest
@@ -212,7 +211,7 @@ def check_program(
     "decode_step_best_ms"}`` (medians, and the fastest decode step: on a busy machine the
     median measures the neighbours, the best run the program)."""
     program = load_program(data, name)
-    problems = signature_problems(program, static_signatures(config.to_dict(), mask_dtype))
+    problems = signature_problems(program, executorch_signatures(config, mask_dtype))
     if problems:
         raise ExportError(f"{name} does not have the promised interface: " + "; ".join(problems))
     timings = {}
@@ -284,7 +283,7 @@ def _variant(config: ModelConfig, precision: str, size: int, mask_dtype: str) ->
     entry: dict[str, Any] = {
         "backend": BACKEND, "precision": precision,
         "files": {PROGRAM_ROLE: program_file(precision)},
-        "signatures": static_signatures(config.to_dict(), mask_dtype),
+        "signatures": executorch_signatures(config, mask_dtype),
         "static_batch": STATIC_BATCH, "bytes": size,
         "delegate": "XnnpackBackend",
         "metadata_methods": sorted(program_metadata(config)),

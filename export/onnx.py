@@ -11,8 +11,8 @@ the KV-cache length static; one decoder graph serves every step (no with/without
 quantization: int8 weights (per output channel for MatMul) and activations quantized at run time.
 
 Stages: build the model, export both graphs, check them (``onnx.checker``, names, dtypes and
-shapes against :func:`lingolite.exportable.signatures`, external data), quantize, run the parity
-gate (``runtime.parity``: fp32 must match eager to 1e-4 with identical greedy tokens), write
+shapes against :func:`lingolite.signatures.onnx_signatures`, external data), quantize, run the
+parity gate (``export.parity``: fp32 must match eager to 1e-4 with identical greedy tokens), write
 ``parity.json`` and then ``manifest.json`` last. Everything is built in a temporary folder beside
 ``--out`` and renamed at the end; a parity failure leaves it at ``<out>.failed`` and exits 1.
 """
@@ -45,16 +45,13 @@ from export.common import (
     package_versions,
     parity_gate,
 )
-from lingolite.exportable import (
+from lingolite.exportable import DecoderStepProgram, EncoderProgram, dynamic_shapes, example_inputs
+from lingolite.signatures import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
-    DecoderStepProgram,
-    EncoderProgram,
-    dynamic_shapes,
-    example_inputs,
-    signatures,
+    onnx_signatures,
 )
 from runtime.manifest import Manifest, write_manifest
 from runtime.onnx_backend import BACKEND, check_external_data, read_signature
@@ -216,7 +213,7 @@ def export_onnx(options: ExportOptions, quantize: str = "both") -> Path:
     with export_folder(options.out, force=options.force) as folder:
         with progress.stage("building the model and tokenizer"):
             src = load_source(options)
-        expected = signatures(src.config)
+        expected = onnx_signatures(src.config)
         enc_args, dec_args = example_inputs(src.model, src_len=min(7, src.config.max_src_len))
         enc_shapes, dec_shapes = dynamic_shapes(src.config)
         with progress.stage(f"exporting {FILES['fp32']['encoder']} (dynamo, opset {OPSET})"):

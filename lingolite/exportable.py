@@ -1,19 +1,7 @@
-"""The two programs every export target ships, as small ``nn.Module`` wrappers, and their I/O.
+"""The two programs every export target ships, as small ``nn.Module`` wrappers.
 
-Both the ONNX and the ExecuTorch exporters trace these wrappers, so the programs' inputs and
-outputs are named and ordered once, here. Shapes use the legend of :mod:`lingolite.model`
-(``L`` decoder layers, ``b`` batch, ``h_kv`` key/value heads, ``s`` source length, ``T``
-``max_tgt_len``, ``d`` head dim, ``V`` vocabulary):
-
-``encoder``: ``src_ids`` int64 ``(b, s)``, ``src_mask`` bool ``(b, s)``
--> ``cross_k``, ``cross_v`` float32 ``(L, b, h_kv, s, d)``
-
-``decoder`` (one program for every step, see the cache rule in :mod:`lingolite.search`):
-``tokens`` int64 ``(b, 1)``, ``pos`` int64 ``(1,)``, ``src_mask``, ``cross_k``, ``cross_v``,
-``self_k``, ``self_v`` float32 ``(L, b, h_kv, T, d)``
--> ``logits`` float32 ``(b, V)``, ``new_self_k``, ``new_self_v`` (shapes of ``self_k``/``self_v``)
-
-``b`` and ``s`` are dynamic (``s`` up to ``max_src_len``); the cache length ``T`` is static.
+Both the ONNX and the ExecuTorch exporters trace these wrappers; their inputs and outputs (names,
+dtypes, shapes) are defined once, torch-free, in :mod:`lingolite.signatures`.
 """
 
 from __future__ import annotations
@@ -25,14 +13,7 @@ from torch import Tensor, nn
 
 from lingolite.config import ModelConfig
 from lingolite.model import LingoLite
-
-ENCODER_INPUTS = ("src_ids", "src_mask")
-ENCODER_OUTPUTS = ("cross_k", "cross_v")
-DECODER_INPUTS = ("tokens", "pos", "src_mask", "cross_k", "cross_v", "self_k", "self_v")
-# An ONNX graph cannot name an output like an input, hence the ``new_`` prefix.
-DECODER_OUTPUTS = ("logits", "new_self_k", "new_self_v")
-# Names of the dynamic dimensions in signatures and ``dynamic_shapes``.
-BATCH, SRC_LEN = "batch", "src_len"
+from lingolite.signatures import BATCH, SRC_LEN
 
 
 class EncoderProgram(nn.Module):
@@ -108,33 +89,3 @@ def dynamic_shapes(config: ModelConfig) -> tuple[dict[str, Any], dict[str, Any]]
         "self_v": {1: batch},
     }
     return encoder, decoder
-
-
-def signatures(config: ModelConfig) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """The expected TensorSpecs (see ``runtime/manifest.py``) of both programs."""
-    c = config
-    L, h_kv, d, T = c.n_decoder_layers, c.n_kv_heads, c.head_dim, c.max_tgt_len
-
-    def spec(name: str, dtype: str, *shape: int | str) -> dict[str, Any]:
-        return {"name": name, "dtype": dtype, "shape": list(shape)}
-
-    cross = [spec(n, "float32", L, BATCH, h_kv, SRC_LEN, d) for n in ENCODER_OUTPUTS]
-    mask = spec("src_mask", "bool", BATCH, SRC_LEN)
-    return {
-        "encoder": {"inputs": [spec("src_ids", "int64", BATCH, SRC_LEN), mask], "outputs": cross},
-        "decoder": {
-            "inputs": [
-                spec("tokens", "int64", BATCH, 1),
-                spec("pos", "int64", 1),
-                mask,
-                *cross,
-                spec("self_k", "float32", L, BATCH, h_kv, T, d),
-                spec("self_v", "float32", L, BATCH, h_kv, T, d),
-            ],
-            "outputs": [
-                spec("logits", "float32", BATCH, c.vocab_size),
-                spec("new_self_k", "float32", L, BATCH, h_kv, T, d),
-                spec("new_self_v", "float32", L, BATCH, h_kv, T, d),
-            ],
-        },
-    }

@@ -16,8 +16,8 @@ from lingolite.search import (
     IntArray,
     Memory,
     SearchConfig,
-    SearchError,
     TokenIds,
+    check_source,
     generate,
     pad_batch,
 )
@@ -84,19 +84,6 @@ class RecomputeBackend(EagerBackend):
             self._tensor(memory.cross_v),
         )
         return logits[:, -1].float().cpu().numpy(), (history,)
-
-
-def check_source(src_ids: IntArray, src_mask: BoolArray, max_src_len: int) -> None:
-    """Reject sources the model cannot encode, naming the offending shape."""
-    if src_ids.ndim != 2 or src_ids.shape != src_mask.shape:
-        raise SearchError(
-            f"src_ids and src_mask must both be (batch, length); got {src_ids.shape} and "
-            f"{src_mask.shape}"
-        )
-    if src_ids.shape[1] > max_src_len:
-        raise SearchError(
-            f"source length {src_ids.shape[1]} exceeds the model's max_src_len ({max_src_len})"
-        )
 
 
 def translate_ids(

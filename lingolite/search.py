@@ -1,7 +1,9 @@
 """Decoding algorithms (greedy, sampling, beam search), written once over a backend interface.
 
 PyTorch-free (numpy only): eager PyTorch, ONNX Runtime and ExecuTorch are backends that implement
-:class:`Seq2SeqBackend`; the search code here never knows which one it drives.
+:class:`Seq2SeqBackend`; the search code here never knows which one it drives. A runtime with its
+own search in native code (CTranslate2) is a :class:`SentenceBackend` instead: it takes the same
+:class:`SearchConfig`, and :func:`decode_batch` drives either kind.
 
 The cache rule, as every backend must honour it (the model defines it in
 ``lingolite.model.write_cache``; this module is the one place a runtime applies it):
@@ -23,10 +25,13 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from lingolite.config import ModelConfig
+from lingolite.signatures import CacheGeometry
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -38,17 +43,11 @@ Cache = tuple[npt.NDArray[np.generic], ...]
 CACHE_BATCH_AXIS = 1
 
 
-def zero_cache(model: Mapping[str, Any], batch: int) -> Cache:
-    """The empty self-attention cache of an exported model for ``batch`` rows: zeros (K, V), each
-    ``(n_decoder_layers, batch, n_kv_heads, max_tgt_len, head_dim)`` float32, from a model config
-    dict (a manifest's ``model``); the layout of ``LingoLite.empty_cache``."""
-    shape = (
-        int(model["n_decoder_layers"]),
-        batch,
-        int(model["n_kv_heads"]),
-        int(model["max_tgt_len"]),
-        int(model["d_model"]) // int(model["n_heads"]),
-    )
+def zero_cache(model: ModelConfig | Mapping[str, Any], batch: int) -> Cache:
+    """The empty self-attention cache of a model for ``batch`` rows: zeros (K, V), each
+    :meth:`CacheGeometry.self_shape` ``(L, b, h_kv, T, d)`` float32, the layout of
+    ``LingoLite.empty_cache``; ``model`` may be a manifest's ``model`` dict."""
+    shape = CacheGeometry.of(model).self_shape(batch)
     return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
 
 
@@ -125,6 +124,20 @@ def log_softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))  # type: ignore[no-any-return]
 
 
+def check_source(src_ids: IntArray, src_mask: BoolArray, max_src_len: int) -> None:
+    """Reject sources a backend cannot encode, naming the offending shape (every backend's
+    ``encode`` calls this first)."""
+    if src_ids.ndim != 2 or src_ids.shape != src_mask.shape:
+        raise SearchError(
+            f"src_ids and src_mask must both be (batch, length); got {src_ids.shape} and "
+            f"{src_mask.shape}"
+        )
+    if src_ids.shape[1] > max_src_len:
+        raise SearchError(
+            f"source length {src_ids.shape[1]} exceeds the model's max_src_len ({max_src_len})"
+        )
+
+
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[IntArray, BoolArray]:
     """Right-pad id lists into ``(b, s)`` ids and a boolean mask (True on real tokens)."""
     if not sequences or any(len(s) == 0 for s in sequences):
@@ -158,6 +171,41 @@ def generate(
         return _beam_search(backend, memory, bos_id, eos_id, config)
     rng = np.random.default_rng(config.seed) if config.do_sample else None
     return _greedy_or_sample(backend, memory, bos_id, eos_id, pad_id, config, rng)
+
+
+@runtime_checkable
+class SentenceBackend(Protocol):
+    """A runtime that runs the whole search itself (CTranslate2): source id lists in, output id
+    lists (without BOS and EOS) out, with the options of a :class:`SearchConfig` it supports;
+    it raises :class:`SearchError` naming any option it cannot honour."""
+
+    @property
+    def max_tgt_len(self) -> int: ...
+
+    def translate_ids(
+        self, sources: Sequence[TokenIds], config: SearchConfig
+    ) -> list[TokenIds]: ...
+
+
+def decode_batch(
+    backend: Seq2SeqBackend | SentenceBackend,
+    sources: Sequence[TokenIds],
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    config: SearchConfig | None = None,
+) -> list[TokenIds]:
+    """Translate source id lists (each ``[<2xx>] + pieces + [eos]``) with either kind of backend:
+    :func:`generate` over a :class:`Seq2SeqBackend`, or the backend's own search."""
+    config = config or SearchConfig()
+    if isinstance(backend, SentenceBackend):
+        config.validate(backend.max_tgt_len)
+        return backend.translate_ids(sources, config)
+    src_ids, src_mask = pad_batch(sources, pad_id)
+    return generate(
+        backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config
+    )
 
 
 def _max_length(config: SearchConfig) -> int:

@@ -54,17 +54,22 @@ from lingolite.search import (
     IntArray,
     Memory,
     SearchError,
+    check_source,
     zero_cache,
+)
+from lingolite.signatures import (
+    EXECUTORCH_METHODS,
+    MASK_DTYPES,
+    executorch_signatures,
+    model_config,
 )
 from runtime.manifest import ArtifactError, Manifest
 
 BACKEND = "executorch"
 PROGRAM_ROLE = "program"
-METHODS = ("encode", "decode_step")
-STATIC_BATCH = 1
-# Dtypes a program may take src_mask in: bool as ONNX, or int64 (1 = real token) for runners
-# that cannot build bool tensors (executorch-android's Java Tensor).
-MASK_DTYPES = ("bool", "int64")
+# The two methods (signatures in lingolite.signatures); src_mask is bool as in ONNX, or int64
+# (1 = real token) for runners that cannot build bool tensors (executorch-android's Java Tensor).
+METHODS = EXECUTORCH_METHODS
 # Seconds a probe may take: a child imports torch and executorch, loads and runs the program.
 PROBE_TIMEOUT_S = 300.0
 # ExecuTorch ScalarType codes (c10 numbering) as returned by TensorInfo.dtype().
@@ -72,37 +77,6 @@ _SCALAR_TYPES = {4: "int64", 6: "float32", 11: "bool"}
 _TORCH_DTYPES = {"int64": torch.int64, "float32": torch.float32, "bool": torch.bool}
 # sha256 of program bytes that passed a probe in this process.
 _PROBED: set[str] = set()
-
-
-def static_signatures(
-    model: dict[str, Any], mask_dtype: str = "bool"
-) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """The TensorSpecs of ``encode`` and ``decode_step`` for a model config (a manifest's
-    ``model`` dict): batch 1, ``src_len = max_src_len``, cache length ``max_tgt_len``, ``src_mask``
-    of ``mask_dtype``.
-
-    Input and output names are those of :mod:`lingolite.exportable`.
-    """
-    layers, heads = int(model["n_decoder_layers"]), int(model["n_kv_heads"])
-    dim = int(model["d_model"]) // int(model["n_heads"])
-    src, tgt, vocab = int(model["max_src_len"]), int(model["max_tgt_len"]), int(model["vocab_size"])
-
-    def spec(name: str, dtype: str, *shape: int) -> dict[str, Any]:
-        return {"name": name, "dtype": dtype, "shape": list(shape)}
-
-    b = STATIC_BATCH
-    mask = spec("src_mask", mask_dtype, b, src)
-    cross = [spec(n, "float32", layers, b, heads, src, dim) for n in ("cross_k", "cross_v")]
-    cache = [spec(n, "float32", layers, b, heads, tgt, dim) for n in ("self_k", "self_v")]
-    new_cache = [spec(f"new_{s['name']}", "float32", *s["shape"]) for s in cache]
-    return {
-        "encode": {"inputs": [spec("src_ids", "int64", b, src), mask], "outputs": cross},
-        "decode_step": {
-            "inputs": [spec("tokens", "int64", b, 1), spec("pos", "int64", 1), mask, *cross,
-                       *cache],
-            "outputs": [spec("logits", "float32", b, vocab), *new_cache],
-        },
-    }  # fmt: skip
 
 
 def method_signature(program: Program, method: str) -> dict[str, list[dict[str, Any]]]:
@@ -265,7 +239,7 @@ class ExecuTorchBackend:
         self.program = load_program(data, source)
         model = manifest.model
         self._mask_dtype = _mask_dtype(variant.signatures)
-        problems = signature_problems(self.program, static_signatures(model, self._mask_dtype))
+        problems = signature_problems(self.program, executorch_signatures(model, self._mask_dtype))
         if problems:
             raise ArtifactError(f"{source} does not fit the manifest's model config: "
                                 + "; ".join(problems))  # fmt: skip
@@ -275,7 +249,7 @@ class ExecuTorchBackend:
         self._max_tgt_len = int(model["max_tgt_len"])
         self._vocab_size = int(model["vocab_size"])
         self._pad_id = int(model["pad_id"])
-        self._model = model
+        self._config = model_config(model)
         # The last memory decode_step saw, with its rows padded to max_src_len as tensors.
         self._rows: tuple[Memory, list[list[torch.Tensor]]] | None = None
         self._lock = threading.Lock()
@@ -285,13 +259,8 @@ class ExecuTorchBackend:
         return self._max_tgt_len
 
     def encode(self, src_ids: IntArray, src_mask: BoolArray) -> Memory:
-        if src_ids.ndim != 2 or src_ids.shape != src_mask.shape:
-            raise SearchError(f"src_ids and src_mask must both be (batch, length); got "
-                              f"{src_ids.shape} and {src_mask.shape}")  # fmt: skip
+        check_source(src_ids, src_mask, self._max_src_len)
         batch, width = src_ids.shape
-        if width > self._max_src_len:
-            raise SearchError(f"source length {width} exceeds the model's max_src_len "
-                              f"({self._max_src_len})")  # fmt: skip
         self._check_ids(src_ids, "source")
         ids = np.full((batch, self._max_src_len), self._pad_id, dtype=np.int64)
         ids[:, :width] = src_ids
@@ -305,7 +274,7 @@ class ExecuTorchBackend:
         return Memory(np.ascontiguousarray(src_mask, dtype=np.bool_), cross_k, cross_v)
 
     def init_cache(self, batch: int) -> Cache:
-        return zero_cache(self._model, batch)
+        return zero_cache(self._config, batch)
 
     def decode_step(
         self, tokens: IntArray, pos: int, memory: Memory, cache: Cache

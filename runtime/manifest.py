@@ -18,7 +18,10 @@ PyTorch-free. An artifact folder holds the exported programs, the tokenizer file
                       "signatures": {"encoder": {"inputs": [TensorSpec...],
                                                  "outputs": [TensorSpec...]}, ...}},
         "executorch-8da8w": {"backend": "executorch", "precision": "8da8w",
-                             "files": {"program": "lingolite_8da8w.pte"}, "signatures": {...}}
+                             "files": {"program": "lingolite_8da8w.pte"}, "signatures": {...}},
+        "ctranslate2-int8": {"backend": "ctranslate2", "precision": "int8",
+                             "files": {"model": "ct2-int8/model.bin", "config": ...,
+                                       "vocabulary": "ct2-int8/shared_vocabulary.json"}}
       },
       "versions": {"lingolite": "0.1.0", "torch": "2.13.0", "onnx": ..., "opset": 18, ...},
       "files": {"encoder.onnx": {"sha256": "...", "bytes": 123}, ...}   # every file but itself
@@ -44,7 +47,7 @@ from lingolite.utils import read_json_object, resolve_inside, sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-BACKENDS = ("onnxruntime", "executorch")
+BACKENDS = ("onnxruntime", "executorch", "ctranslate2")
 
 
 class ArtifactError(ValueError):

@@ -24,8 +24,15 @@ from lingolite.search import (
     FloatArray,
     IntArray,
     Memory,
-    SearchError,
+    check_source,
     zero_cache,
+)
+from lingolite.signatures import (
+    DECODER_OUTPUTS,
+    ENCODER_OUTPUTS,
+    ONNX_PROGRAMS,
+    model_config,
+    onnx_signatures,
 )
 from runtime.manifest import ArtifactError, Manifest
 
@@ -129,16 +136,17 @@ class OnnxBackend:
 
     def __init__(self, manifest: Manifest, precision: str = "fp32", threads: int | None = None):
         variant = manifest.variant(BACKEND, precision)
-        missing = {"encoder", "decoder"} - variant.files.keys()
+        missing = set(ONNX_PROGRAMS) - variant.files.keys()
         if missing:
             raise ArtifactError(f"variant {variant.name!r} names no file for {sorted(missing)}")
         self.variant = variant
         self._max_src_len = int(manifest.model["max_src_len"])
         self._max_tgt_len = int(manifest.model["max_tgt_len"])
-        self._model = manifest.model
+        self._config = model_config(manifest.model)
         options = session_options(threads)
         self.sessions: dict[str, Any] = {}
-        for role in ("encoder", "decoder"):
+        self._expected = onnx_signatures(self._config)
+        for role in ONNX_PROGRAMS:
             path = variant.files[role]
             check_external_data(path)
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -146,16 +154,16 @@ class OnnxBackend:
             self.sessions[role] = session
 
     def _check_names(self, role: str, session: Any) -> None:
-        expected = self.variant.signatures.get(role)
-        if expected is None:
-            return
+        """The graph's input and output names and ranks must be those of
+        :func:`lingolite.signatures.onnx_signatures` for the manifest's model."""
+        expected = self._expected[role]
         for kind, found in (("inputs", session.get_inputs()), ("outputs", session.get_outputs())):
-            want = [spec["name"] for spec in expected[kind]]
-            got = [value.name for value in found]
+            want = [(spec["name"], len(spec["shape"])) for spec in expected[kind]]
+            got = [(value.name, len(value.shape)) for value in found]
             if want != got:
                 raise ArtifactError(
-                    f"{self.variant.files[role]}: graph {kind} {got} do not match "
-                    f"the manifest's {want}"
+                    f"{self.variant.files[role]}: graph {kind} (name, rank) {got} do not match "
+                    f"the LingoLite {role} signature {want}"
                 )
 
     @property
@@ -163,23 +171,14 @@ class OnnxBackend:
         return self._max_tgt_len
 
     def encode(self, src_ids: IntArray, src_mask: BoolArray) -> Memory:
-        if src_ids.ndim != 2 or src_ids.shape != src_mask.shape:
-            raise SearchError(
-                f"src_ids and src_mask must both be (batch, length); got "
-                f"{src_ids.shape} and {src_mask.shape}"
-            )
-        if src_ids.shape[1] > self._max_src_len:
-            raise SearchError(
-                f"source length {src_ids.shape[1]} exceeds the model's "
-                f"max_src_len ({self._max_src_len})"
-            )
+        check_source(src_ids, src_mask, self._max_src_len)
         src_mask = np.ascontiguousarray(src_mask, dtype=np.bool_)
         feeds = {"src_ids": np.ascontiguousarray(src_ids, dtype=np.int64), "src_mask": src_mask}
-        cross_k, cross_v = self.sessions["encoder"].run(["cross_k", "cross_v"], feeds)
+        cross_k, cross_v = self.sessions["encoder"].run(list(ENCODER_OUTPUTS), feeds)
         return Memory(src_mask, cross_k, cross_v)
 
     def init_cache(self, batch: int) -> Cache:
-        return zero_cache(self._model, batch)
+        return zero_cache(self._config, batch)
 
     def decode_step(
         self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
@@ -193,7 +192,5 @@ class OnnxBackend:
             "self_k": np.ascontiguousarray(cache[0]),
             "self_v": np.ascontiguousarray(cache[1]),
         }
-        logits, self_k, self_v = self.sessions["decoder"].run(
-            ["logits", "new_self_k", "new_self_v"], feeds
-        )
+        logits, self_k, self_v = self.sessions["decoder"].run(list(DECODER_OUTPUTS), feeds)
         return logits, (self_k, self_v)

@@ -1,7 +1,7 @@
 """A local translation server (FastAPI + uvicorn), safe by default. PyTorch-free.
 
-``python -m runtime.server --artifacts DIR`` loads and verifies the artifact folder once, then
-serves a LibreTranslate-like JSON API:
+``python -m runtime.server --artifacts DIR [--backend onnxruntime|ctranslate2]`` loads and
+verifies the artifact folder once, then serves a LibreTranslate-like JSON API:
 
 ==========================  ================================================================
 ``POST /translate``         ``{"q": str | [str], "source": "en", "target": "de",
@@ -87,6 +87,8 @@ API_KEY_HEADER: Final = "x-api-key"
 API_KEYS_ENV: Final = "LINGOLITE_API_KEYS"
 MIN_API_KEY_CHARS: Final = 16
 MAX_BEAMS: Final = 8  # beam search cost grows with the beam; more than 8 buys nothing here
+# Runtimes the server can serve: the PyTorch-free ones (ExecuTorch needs torch and is batch 1).
+SERVER_BACKENDS: Final = ("onnxruntime", "ctranslate2")
 MAX_LANGUAGE_CODE_CHARS: Final = 16
 PUBLIC_PATHS: Final = frozenset({"/health", "/openapi.json"})  # no API key needed
 
@@ -578,6 +580,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = ServerSettings()
     p = argparse.ArgumentParser(prog="python -m runtime.server", description=__doc__.split("\n")[0])
     p.add_argument("--artifacts", type=Path, required=True, help="exported artifact folder")
+    p.add_argument(
+        "--backend",
+        choices=SERVER_BACKENDS,
+        default=SERVER_BACKENDS[0],
+        help="runtime of the artifact folder (default %(default)s)",
+    )
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     p.add_argument(
         "--host",
@@ -609,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=None,
-        help="ONNX Runtime intra-op threads per translation (default: the runtime's)",
+        help="intra-op threads per translation (default: the runtime's)",
     )
     return p
 
@@ -631,11 +639,13 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
     return settings
 
 
-def load_translator(folder: Path, precision: str, threads: int | None) -> Translator:
-    """Load and verify ``folder`` once (manifest, hashes, tokenizer) for ONNX Runtime."""
-    return Translator.from_manifest(
-        load_manifest(folder), "onnxruntime", precision, threads=threads
-    )
+def load_translator(
+    folder: Path, precision: str, threads: int | None, backend: str = SERVER_BACKENDS[0]
+) -> Translator:
+    """Load and verify ``folder`` once (manifest, hashes, tokenizer) for ``backend``."""
+    if backend not in SERVER_BACKENDS:
+        raise ValueError(f"backend {backend!r} is not one of {SERVER_BACKENDS}")
+    return Translator.from_manifest(load_manifest(folder), backend, precision, threads=threads)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -656,12 +666,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
 
     try:
-        translator = load_translator(args.artifacts, args.precision, args.threads)
+        translator = load_translator(args.artifacts, args.precision, args.threads, args.backend)
     except (ValueError, OSError) as exc:  # ArtifactError, TokenizerError, ... name the problem
         raise SystemExit(f"error: {exc}") from None
     logger.info(
-        "loaded %s (%s): languages %s",
+        "loaded %s (%s %s): languages %s",
         args.artifacts,
+        args.backend,
         args.precision,
         ", ".join(translator.languages),
     )

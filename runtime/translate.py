@@ -1,4 +1,4 @@
-"""Translate text with an exported artifact folder (ONNX Runtime: without PyTorch).
+"""Translate text with an exported artifact folder (ONNX Runtime, CTranslate2: without PyTorch).
 
 ``python -m runtime.translate --artifacts DIR --src en --tgt de "A man rides a bike." ...``
 
@@ -44,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     variant = parser.add_mutually_exclusive_group()
     variant.add_argument("--int8", action="store_true", help="use the int8 variant")
     variant.add_argument(
-        "--precision", help="a variant by name: fp32, int8 (ONNX), 8da8w or 8da4w (ExecuTorch)"
+        "--precision",
+        help="a variant by name: fp32, int8 (ONNX Runtime, CTranslate2), 8da8w, 8da4w (ExecuTorch)",
     )
     parser.add_argument("--beams", type=int, default=1, help="beam size (1: greedy)")
     parser.add_argument("--max-length", type=int, help="max generated tokens (default max_tgt_len)")
+    parser.add_argument(
+        "--length-penalty", type=float, default=1.0, help="beam score / length^alpha (default 1)"
+    )
     args = parser.parse_args(argv)
     if args.text and args.input:
         parser.error("give texts as arguments or --input FILE, not both")
@@ -60,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         translator = Translator.from_manifest(manifest, args.backend, precision)
         results = translator.translate_detailed(
-            texts, args.src, args.tgt, num_beams=args.beams, max_length=args.max_length
+            texts,
+            args.src,
+            args.tgt,
+            num_beams=args.beams,
+            max_length=args.max_length,
+            length_penalty=args.length_penalty,
         )
     except (ArtifactError, TranslatorError, SearchError, TokenizerError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -3,8 +3,10 @@
 PyTorch-free. A :class:`Translator` is built from an artifact folder with
 :meth:`Translator.from_artifacts` (or from a tokenizer and any
 :class:`~lingolite.search.Seq2SeqBackend`); backends are looked up by name in :data:`BACKENDS`,
-a dict of factories ``(manifest, precision) -> backend`` whose modules are imported only when
-used (``runtime.onnx_backend.OnnxBackend``, ``runtime.executorch_backend.ExecuTorchBackend``).
+a dict of factories ``(manifest, precision, threads) -> backend`` whose modules are imported only
+when used (``runtime.onnx_backend.OnnxBackend``, ``runtime.executorch_backend.ExecuTorchBackend``,
+``runtime.ctranslate2_backend.CT2Backend``, which runs its own search: a
+:class:`~lingolite.search.SentenceBackend`).
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from lingolite.search import SearchConfig, Seq2SeqBackend, TokenIds, generate, pad_batch
+from lingolite.search import SearchConfig, SentenceBackend, Seq2SeqBackend, TokenIds, decode_batch
 from lingolite.segment import join, segment, split_long
 from lingolite.tokenizer import Tokenizer
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 
 log = logging.getLogger(__name__)
 
+# The search code's backend, or a runtime that runs its own search (CTranslate2).
+Backend = Seq2SeqBackend | SentenceBackend
 # (manifest, precision, threads) -> backend; threads None means the runtime's default.
-BackendFactory = Callable[[Manifest, str, int | None], Seq2SeqBackend]
+BackendFactory = Callable[[Manifest, str, int | None], Backend]
 
 
 class TranslatorError(ValueError):
@@ -44,12 +48,22 @@ def _executorch(manifest: Manifest, precision: str, threads: int | None) -> Seq2
     return cast(Seq2SeqBackend, module.ExecuTorchBackend(manifest, precision))
 
 
-BACKENDS: dict[str, BackendFactory] = {"onnxruntime": _onnxruntime, "executorch": _executorch}
+def _ctranslate2(manifest: Manifest, precision: str, threads: int | None) -> Backend:
+    from runtime.ctranslate2_backend import CT2Backend
+
+    return CT2Backend(manifest, precision, threads=threads)
+
+
+BACKENDS: dict[str, BackendFactory] = {
+    "onnxruntime": _onnxruntime,
+    "executorch": _executorch,
+    "ctranslate2": _ctranslate2,
+}
 
 
 def create_backend(
     manifest: Manifest, backend: str, precision: str, threads: int | None = None
-) -> Seq2SeqBackend:
+) -> Backend:
     """The ``backend`` runtime for the ``precision`` variant of ``manifest``."""
     if backend not in BACKENDS:
         raise TranslatorError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -97,7 +111,7 @@ class Translator:
     def __init__(
         self,
         tokenizer: Tokenizer,
-        backend: Seq2SeqBackend,
+        backend: Backend,
         *,
         max_src_len: int,
         directions: Sequence[str] | None = None,
@@ -163,6 +177,7 @@ class Translator:
         num_beams: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
+        length_penalty: float = 1.0,
     ) -> list[str]:
         """Translate ``texts`` from ``src`` into ``tgt``; one output per text, in order.
 
@@ -171,7 +186,13 @@ class Translator:
         return [
             t.text
             for t in self.translate_detailed(
-                texts, src, tgt, num_beams=num_beams, max_length=max_length, batch_size=batch_size
+                texts,
+                src,
+                tgt,
+                num_beams=num_beams,
+                max_length=max_length,
+                batch_size=batch_size,
+                length_penalty=length_penalty,
             )
         ]
 
@@ -184,6 +205,7 @@ class Translator:
         num_beams: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
+        length_penalty: float = 1.0,
     ) -> list[Translation]:
         """Translate ``texts`` sentence by sentence; one :class:`Translation` per text, in order.
 
@@ -194,7 +216,7 @@ class Translator:
         """
         self._check_request(texts, src, tgt, batch_size)
         length = self.backend.max_tgt_len if max_length is None else max_length
-        config = SearchConfig(max_length=length, num_beams=num_beams)
+        config = SearchConfig(max_length=length, num_beams=num_beams, length_penalty=length_penalty)
         config.validate(self.backend.max_tgt_len)
         tok = self.tokenizer
         segmented = [segment(text, src) for text in texts]
@@ -210,11 +232,9 @@ class Translator:
         order = sorted(range(len(units)), key=lambda u: -len(units[u][2]))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            src_ids, src_mask = pad_batch([units[u][2] for u in rows], tok.pad_id)
-            hyps = generate(
+            hyps = decode_batch(
                 self.backend,
-                src_ids,
-                src_mask,
+                [units[u][2] for u in rows],
                 bos_id=tok.bos_id,
                 eos_id=tok.eos_id,
                 pad_id=tok.pad_id,

@@ -557,41 +557,13 @@ def search_golden(out: Path) -> Path:
 # ---------------------------------------------------------------------------- artifact folder
 
 
-def _spec(name: str, dtype: str, shape: list[int]) -> dict[str, Any]:
-    return {"name": name, "dtype": dtype, "shape": shape}
-
-
-def executorch_signatures(config: Any) -> dict[str, Any]:
-    """The I/O of the ExecuTorch program as documented for ``export/executorch.py``."""
-    s, t, v = config.max_src_len, config.max_tgt_len, config.vocab_size
-    layers, h_kv, d = config.n_decoder_layers, config.n_kv_heads, config.head_dim
-    cross, selfc = [layers, 1, h_kv, s, d], [layers, 1, h_kv, t, d]
-    return {
-        "encode": {
-            "inputs": [_spec("src_ids", "int64", [1, s]), _spec("src_mask", "bool", [1, s])],
-            "outputs": [_spec("cross_k", "float32", cross), _spec("cross_v", "float32", cross)],
-        },
-        "decode_step": {
-            "inputs": [
-                _spec("tokens", "int64", [1, 1]), _spec("pos", "int64", [1]),
-                _spec("src_mask", "bool", [1, s]), _spec("cross_k", "float32", cross),
-                _spec("cross_v", "float32", cross), _spec("self_k", "float32", selfc),
-                _spec("self_v", "float32", selfc),
-            ],
-            "outputs": [
-                _spec("logits", "float32", [1, v]), _spec("self_k", "float32", selfc),
-                _spec("self_v", "float32", selfc),
-            ],
-        },
-    }  # fmt: skip
-
-
 def artifact_folder(tokenizer: Tokenizer, out: Path) -> Path:
     """A complete artifact folder written by ``runtime.manifest.write_manifest`` around a fake
     program file: the Java manifest tests start from what the Python exporter really writes."""
     import shutil
 
     from lingolite.config import ModelConfig
+    from lingolite.signatures import executorch_signatures
     from runtime.manifest import load_manifest, write_manifest
 
     folder = out / "artifact"

@@ -1,5 +1,6 @@
-"""benchmarks.run: the ``--quick`` run end to end (files, every backend, parity), and the pieces
-that decide what a number means (fixed work, ratios, targets, floors). No test asserts a time."""
+"""benchmarks: the ``--quick`` run end to end (files, every backend, parity), the pieces that
+decide what a number means (fixed work, ratios, targets, floors), and the report rendered from
+data into its template. No test asserts a time."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from benchmarks.charts import CHARTS
 from benchmarks.measure import (
     BackendSpec,
     SearchRunner,
@@ -21,19 +23,10 @@ from benchmarks.measure import (
     percentile,
 )
 from benchmarks.memory_probe import peak_rss_mib
-from benchmarks.run import (
-    BASELINE,
-    PEER,
-    BenchmarkError,
-    BenchOptions,
-    main,
-    padded_tokenizer,
-    ratios,
-    run_benchmark,
-    targets,
-    weight_floor,
-)
-from export.common import builtin_tokenizer
+from benchmarks.profiling import weight_floor
+from benchmarks.report import BASELINE, PEER, markdown, ratios, table, targets
+from benchmarks.run import BenchmarkError, BenchOptions, main, padded_tokenizer, run_benchmark
+from export.sample import builtin_tokenizer
 from lingolite.config import ModelConfig
 from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory
 from tests.helpers import small_model
@@ -102,7 +95,7 @@ def test_quick_run_checks_greedy_parity_of_every_backend(
     quick: tuple[Path, dict[str, Any]],
 ) -> None:
     """fp32 programs must give eager's greedy tokens exactly; quantized ones are recorded (an
-    untrained model's margins say nothing about quantization, see runtime.parity)."""
+    untrained model's margins say nothing about quantization, see export.parity)."""
     _, report = quick
     for name, entry in report["backends"].items():
         for key in ("greedy_b1", "greedy_b32"):
@@ -124,6 +117,25 @@ def test_quick_report_states_targets_limits_and_ratios(quick: tuple[Path, dict[s
         "ONNX Runtime int8", "ExecuTorch int8", "best backend"}  # fmt: skip
     assert report["floor"]["int8"]["ms"] > 0 and report["bandwidth"]["best_gb_s"] > 0
     assert report["profiles"]["onnxruntime_int8_ops"]["ops"]
+    assert "$" not in md  # every template placeholder was filled
+
+
+# ---------------------------------------------------------------------- the report
+
+
+@pytest.mark.parametrize("name", ["small", "tiny-trained"])
+def test_report_renders_the_committed_results_again(name: str) -> None:
+    """results.md is a function of results.json: the committed report comes back byte for byte
+    (the template and the data-built tables replaced the f-string prose without a change)."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / name
+    report = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    charts = [c for c in CHARTS if (folder / c).is_file()]
+    assert markdown(report, charts) == (folder / "results.md").read_text(encoding="utf-8")
+
+
+def test_tables_are_built_from_rows() -> None:
+    got = table(["a", "b"], ["---", "---:"], [["x", "1"], ["y", "22"]])
+    assert got == "| a | b |\n| --- | ---: |\n| x | 1 |\n| y | 22 |"
 
 
 # ---------------------------------------------------------------------- fixed work

@@ -1,7 +1,8 @@
-"""CTranslate2 export: exact greedy parity with eager PyTorch, refusals and the runtime wrapper."""
+"""CTranslate2 export on the shared plumbing, its parity gate, and serving it (CLI and server)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,29 +11,28 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
 import export.ctranslate2 as ct2_export
-from export.ctranslate2 import (
-    ConversionError,
-    ConversionRequest,
-    ParityError,
-    build_spec,
-    convert,
-    main,
-    parity_sources,
-)
+from export.common import ExportError, ExportOptions, ParityError
+from export.ctranslate2 import build_spec, export_ctranslate2, main, model_dir
 from lingolite.checkpoint import load_pretrained, save_pretrained
 from lingolite.config import ModelConfig
+from lingolite.data import read_lines
 from lingolite.generate import translate_ids
 from lingolite.model import LingoLite
 from lingolite.search import SearchConfig, SearchError
-from lingolite.tokenizer import Tokenizer, TokenizerError
+from lingolite.tokenizer import Tokenizer
 from lingolite.utils import set_seed
-from runtime.ctranslate2_backend import PARITY_FILE, VOCABULARY_FILE, CT2ModelError, CT2Translator
+from runtime.ctranslate2_backend import FILES, CT2Backend
+from runtime.manifest import ArtifactError, load_manifest, write_manifest
+from runtime.server import ServerSettings, create_app, load_translator
+from runtime.translate import main as translate_main
+from runtime.translator import Translator
 
-MAX_LENGTH = 20  # random weights rarely say EOS early: cap every translation
-SENTENCES = 50
+MAX_TGT_LEN = 24
 THREADS = 1  # CPU cores are shared with other test runs
+TEXTS = ["a man rides a bike", "two dogs see a red ball", "a girl throws a ball"]
 
 
 def spread(model: LingoLite, seed: int = 0) -> LingoLite:
@@ -40,8 +40,8 @@ def spread(model: LingoLite, seed: int = 0) -> LingoLite:
 
     A freshly initialised LingoLite (linears with std 0.02, tied embeddings) echoes its input, so
     every translation is ``<s> <s> ...`` and even a wrong mapping would pass. Linears with std 0.3,
-    norm gains around 1 and a 3x longer EOS embedding give translations of every length from 0 to
-    MAX_LENGTH over ~70 distinct tokens.
+    norm gains around 1 and a 3x longer EOS embedding give translations of many lengths over
+    many distinct tokens.
     """
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -57,7 +57,7 @@ def spread(model: LingoLite, seed: int = 0) -> LingoLite:
 def small_config(**overrides: Any) -> ModelConfig:
     values: dict[str, Any] = dict(
         vocab_size=128, d_model=32, n_heads=4, n_kv_heads=2, n_encoder_layers=2,
-        n_decoder_layers=2, ffn_dim=64, max_src_len=64, max_tgt_len=24, dropout=0.0,
+        n_decoder_layers=2, ffn_dim=64, max_src_len=64, max_tgt_len=MAX_TGT_LEN, dropout=0.0,
     )  # fmt: skip
     values.update(overrides)
     return ModelConfig(**values)
@@ -77,70 +77,94 @@ def small_checkpoint(tmp_path_factory: pytest.TempPathFactory, toy_tokenizer: To
 
 
 @pytest.fixture(scope="module")
-def small_ct2(
-    tmp_path_factory: pytest.TempPathFactory, small_checkpoint: Path, toy_corpus_dir: Path
-) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("ct2") / "small-float32"
-    report = convert(
-        small_checkpoint, out, data=toy_corpus_dir, num_sentences=SENTENCES,
-        max_length=MAX_LENGTH, threads=THREADS,
-    )  # fmt: skip
-    return out, report
+def small_ct2(tmp_path_factory: pytest.TempPathFactory, small_checkpoint: Path) -> Path:
+    """The float32 export of the spread checkpoint, through the shared exporter plumbing."""
+    out = tmp_path_factory.mktemp("ct2") / "small-ct2"
+    return export_ctranslate2(ExportOptions(out=out, checkpoint=small_checkpoint), quantize="none")
 
 
 @pytest.fixture(scope="module")
-def toy_sources(small_checkpoint: Path, toy_corpus_dir: Path) -> list[list[int]]:
-    tokenizer = Tokenizer.from_pretrained(small_checkpoint)
-    sources, _ = parity_sources(tokenizer, small_config(), toy_corpus_dir, 30)
-    return sources
+def sources(toy_tokenizer: Tokenizer, toy_corpus_dir: Path) -> list[list[int]]:
+    """30 toy test sentences, 10 per direction en-de, de-fr, fr-en."""
+    out = []
+    for src, tgt in (("en", "de"), ("de", "fr"), ("fr", "en")):
+        texts = read_lines(toy_corpus_dir / f"test_2016_flickr.{src}")[:10]
+        out += [toy_tokenizer.encode_source(text, tgt) for text in texts]
+    return out
 
 
-# ------------------------------------------------------------------------- parity
+def eager_text(checkpoint: Path, texts: list[str], tgt: str, config: SearchConfig) -> list[str]:
+    model, tokenizer = load_pretrained(checkpoint), Tokenizer.from_pretrained(checkpoint)
+    ids = translate_ids(model, [tokenizer.encode_source(t, tgt) for t in texts], config)
+    return tokenizer.decode_batch(ids)
+
+
+# ------------------------------------------------------------------------- export and parity
+
+
+def test_export_is_an_artifact_folder_with_hashes_and_parity(small_ct2: Path) -> None:
+    manifest = load_manifest(small_ct2)
+    assert manifest.data["export"] == {
+        "exporter": "export.ctranslate2",
+        "seed": 0,
+        "quantize": "none",
+    }
+    variant = manifest.variant("ctranslate2", "fp32")
+    assert variant.files == {role: small_ct2 / "ct2-fp32" / name for role, name in FILES.items()}
+    hashed = set(manifest.data["files"])
+    assert {f"ct2-fp32/{name}" for name in FILES.values()} | {
+        "parity.json",
+        "tokenizer.json",
+    } <= hashed
+    parity = json.loads((small_ct2 / "parity.json").read_text())
+    report = parity["variants"]["ctranslate2-fp32"]
+    assert parity["passed"] and report["exact"]
+    checks = {c["name"]: c for c in report["checks"]}
+    # CTranslate2 has no single-step call: the shared gate compares whole greedy translations.
+    assert not any("logits" in name for name in checks)
+    identical = checks["greedy sentences identical to eager"]
+    assert identical["gated"] and identical["value"] == 1.0 and identical["limit"] == 1.0
 
 
 def test_float32_greedy_is_identical_to_eager(
-    small_ct2: tuple[Path, dict[str, Any]], small_checkpoint: Path, toy_sources: list[list[int]]
+    small_ct2: Path, small_checkpoint: Path, sources: list[list[int]]
 ) -> None:
-    out, report = small_ct2
-    assert report["passed"] and report["greedy"]["agreement"] == 1.0
-    assert report["greedy"]["sentences"] == SENTENCES
-    assert json.loads((out / PARITY_FILE).read_text()) == report
-    assert {p.name for p in out.iterdir()} >= {"model.bin", "config.json", VOCABULARY_FILE,
-                                               "tokenizer.json", "spm.model", "lingolite.json"}  # fmt: skip
+    backend = CT2Backend(load_manifest(small_ct2), "fp32", threads=THREADS)
+    greedy = SearchConfig(max_length=MAX_TGT_LEN)
+    eager = translate_ids(load_pretrained(small_checkpoint), sources, greedy)
+    assert backend.translate_ids(sources, greedy) == eager
+    # The comparison means something: translations of several lengths over many tokens.
+    assert len({len(ids) for ids in eager}) >= 3
+    assert len({t for ids in eager for t in ids}) > 10
 
+
+def test_search_options_map_onto_ctranslate2(
+    small_ct2: Path, small_checkpoint: Path, sources: list[list[int]]
+) -> None:
+    backend = CT2Backend(load_manifest(small_ct2), "fp32", threads=THREADS)
     model = load_pretrained(small_checkpoint)
-    eager = translate_ids(model, toy_sources, SearchConfig(max_length=MAX_LENGTH))
-    ct2 = CT2Translator(out, intra_threads=THREADS).translate_ids(toy_sources, 1, MAX_LENGTH)
-    assert ct2 == eager
-    # The comparison means something: EOS at many lengths (even first), many distinct tokens.
-    lengths = {len(ids) for ids in eager}
-    assert min(lengths) < 3 and MAX_LENGTH in lengths and len(lengths) > 8
-    assert len({t for ids in eager for t in ids}) > 30
-
-
-def test_beam_agreement_is_reported(small_ct2: tuple[Path, dict[str, Any]]) -> None:
-    """CTranslate2 normalises beam scores exactly as we do (sum of log-probs / length with EOS),
-    but ends the search once num_beams hypotheses are finished (patience 1) where we go on while
-    a running beam can still win, and ranks hypotheses cut at max_length differently. On this
-    random model 45 of 50 sentences agree; on a trained toy model 238 of 240 (240 with
-    patience >= 1.5). So beam agreement is reported, not gated."""
-    beam = small_ct2[1]["beam"]
-    assert beam["num_beams"] == 4 and beam["sentences"] == SENTENCES
-    assert 0.8 <= beam["agreement"] <= 1.0
-
-
-def test_tiny_preset_greedy_is_identical(
-    tmp_path: Path, toy_tokenizer: Tokenizer, toy_corpus_dir: Path
-) -> None:
-    config = ModelConfig.from_name(
-        "tiny", vocab_size=128, max_src_len=64, max_tgt_len=24, dropout=0.0
+    short = SearchConfig(max_length=3)
+    assert backend.translate_ids(sources, short) == translate_ids(model, sources, short)
+    assert all(len(ids) <= 3 for ids in backend.translate_ids(sources, short))
+    # Beams: CTranslate2 stops beam search by its own rule (our early_stopping=True).
+    beam = SearchConfig(max_length=MAX_TGT_LEN, num_beams=4, early_stopping=True)
+    got, want = backend.translate_ids(sources, beam), translate_ids(model, sources, beam)
+    assert sum(g == w for g, w in zip(got, want, strict=True)) >= 0.75 * len(sources)
+    sample = SearchConfig(max_length=8, do_sample=True, top_k=5, temperature=2.0)
+    sampled = backend.translate_ids(sources, sample)
+    assert sampled != translate_ids(model, sources, SearchConfig(max_length=8))
+    assert all(len(ids) <= 8 and all(0 <= t < 128 for t in ids) for ids in sampled)
+    with pytest.raises(SearchError, match="seed 3 cannot be honoured"):
+        backend.translate_ids(sources, dataclasses.replace(sample, seed=3))
+    with pytest.raises(SearchError) as info:
+        backend.translate_ids([[5, *range(10, 80), 2], []], SearchConfig())
+    assert "at least one token" in str(info.value) and "longer than max_src_len (64)" in str(
+        info.value
     )
-    checkpoint = make_checkpoint(tmp_path / "tiny", config, toy_tokenizer)
-    report = convert(
-        checkpoint, tmp_path / "ct2", data=toy_corpus_dir, num_sentences=SENTENCES,
-        max_length=MAX_LENGTH, report_beams=0, threads=THREADS,
-    )  # fmt: skip
-    assert report["greedy"]["identical"] == SENTENCES and "beam" not in report
+    with pytest.raises(SearchError, match=r"token ids \[500\] out of range \[0, 128\)"):
+        backend.translate_ids([[5, 500, 2]], SearchConfig())
+    with pytest.raises(SearchError, match=r"max_length must be in \[1, 24\], got 25"):
+        backend.translate_ids(sources, SearchConfig(max_length=25))
 
 
 @pytest.mark.parametrize(
@@ -150,61 +174,134 @@ def test_wrong_rotary_mapping_fails_the_gate(
     tmp_path: Path, small_checkpoint: Path, monkeypatch: pytest.MonkeyPatch,
     sabotage: dict[str, Any],
 ) -> None:  # fmt: skip
-    """The gate is sharp: the other rotary layout or base is caught, and nothing is published."""
+    """The shared gate is sharp: the other rotary layout or base is caught, nothing is published."""
     real = ct2_export._layer_options
     monkeypatch.setattr(ct2_export, "_layer_options", lambda c: {**real(c), **sabotage})
     out = tmp_path / "ct2"
-    with pytest.raises(ParityError, match="parity gate failed") as info:
-        convert(small_checkpoint, out, num_sentences=SENTENCES, max_length=MAX_LENGTH,
-                report_beams=0, threads=THREADS)  # fmt: skip
-    assert info.value.report["greedy"]["agreement"] < 0.5
-    assert info.value.report["greedy"]["mismatches"]
-    assert not out.exists() and not list(tmp_path.glob(".ct2.tmp-*"))
+    with pytest.raises(ParityError, match="greedy sentences identical to eager") as info:
+        export_ctranslate2(ExportOptions(out=out, checkpoint=small_checkpoint), quantize="none")
+    assert info.value.reports["ctranslate2-fp32"].examples
     kept = tmp_path / "ct2.failed"
-    assert info.value.kept == kept and "greedy agreement" in str(info.value)
-    assert json.loads((kept / PARITY_FILE).read_text()) == info.value.report
-    with pytest.raises(CT2ModelError, match=r"lingolite\.json is missing"):
-        CT2Translator(kept)
+    assert not out.exists() and (kept / "parity.json").is_file()
+    assert not (kept / "manifest.json").exists()
+    with pytest.raises(ArtifactError, match=r"manifest\.json is missing"):
+        load_manifest(kept)
 
 
-def test_untrained_int8_is_reported_against_an_exact_float32_conversion(
-    tmp_path: Path, small_checkpoint: Path, toy_corpus_dir: Path
+def test_untrained_int8_export_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--quantize int8`` builds the float32 model as parity's proof, then keeps only int8;
+    the CLI translates with it (an untrained model's int8 agreement is reported, not gated)."""
+    out = tmp_path / "tiny-ct2"
+    lengths = ["--max-src-len", "16", "--max-tgt-len", "16"]
+    assert main(["--size", "tiny", "--out", str(out), "--quantize", "int8", *lengths]) == 0
+    manifest = load_manifest(out)
+    assert set(manifest.variants) == {"ctranslate2-int8"}
+    assert not (out / model_dir("fp32")).exists()
+    parity = json.loads((out / "parity.json").read_text())["variants"]
+    assert parity["ctranslate2-fp32"]["passed"] and not parity["ctranslate2-int8"]["trained"]
+    assert main(["--size", "tiny", "--out", str(out), *lengths]) == 2  # not empty, no --force
+    capsys.readouterr()
+    args = ["--artifacts", str(out), "--backend", "ctranslate2", "--src", "en", "--tgt", "de"]
+    assert translate_main([*args, "--int8", "--max-length", "5", *TEXTS]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    want = Translator.from_artifacts(out, "ctranslate2", "int8").translate(
+        TEXTS, "en", "de", max_length=5
+    )
+    assert lines == want and len(lines) == len(TEXTS)
+    assert translate_main([*args, "--precision", "fp32", "x"]) == 2
+    assert "has no ctranslate2 program in precision 'fp32'" in capsys.readouterr().err
+
+
+def test_cli_translation_equals_eager(
+    small_ct2: Path, small_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Random weights have small logit margins: int8 agrees on about half the sentences here (a
-    trained toy model agreed on all 240), so for an untrained model it is reported, not gated."""
-    report = convert(
-        small_checkpoint, tmp_path / "int8", quantization="int8", data=toy_corpus_dir,
-        num_sentences=SENTENCES, max_length=MAX_LENGTH, report_beams=0, threads=THREADS,
-    )  # fmt: skip
-    assert report["quantization"] == "int8" and not report["trained"]
-    assert report["float32_conversion"]["agreement"] == 1.0
-    assert report["float32_conversion"]["passed"]
-    assert not report["greedy"]["gated"] and "threshold" not in report["greedy"]
-    assert report["passed"]
-    assert CT2Translator(tmp_path / "int8").quantization == "int8"
+    args = ["--artifacts", str(small_ct2), "--backend", "ctranslate2", "--src", "en", "--tgt"]
+    assert translate_main([*args, "de", "--beams", "1", *TEXTS]) == 0
+    want = eager_text(small_checkpoint, TEXTS, "de", SearchConfig())
+    assert capsys.readouterr().out.splitlines() == want
+    assert translate_main([*args, "fr", "--beams", "4", "--length-penalty", "0.6", *TEXTS]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(TEXTS)
 
 
-def test_trained_int8_is_gated(
-    tmp_path: Path, toy_tokenizer: Tokenizer, toy_corpus_dir: Path
+def test_server_serves_ctranslate2(small_ct2: Path, small_checkpoint: Path) -> None:
+    translator = load_translator(small_ct2, "fp32", THREADS, "ctranslate2")
+    client = TestClient(create_app(translator, ServerSettings(rate_limit=None)))
+    body = {"q": [*TEXTS, ""], "source": "en", "target": "de", "max_length": 10}
+    response = client.post("/translate", json=body)
+    assert response.status_code == 200, response.text
+    want = eager_text(small_checkpoint, TEXTS, "de", SearchConfig(max_length=10))
+    assert response.json()["translatedText"] == [*want, ""]
+    assert response.json()["truncated"] == [False] * 4  # every sentence ended before 10 tokens
+    beams = client.post("/translate", json={**body, "beam_size": 4})
+    assert beams.status_code == 200 and len(beams.json()["translatedText"]) == 4
+    too_long = client.post("/translate", json={**body, "max_length": MAX_TGT_LEN + 1})
+    assert too_long.status_code == 400 and "max_length" in too_long.json()["error"]["message"]
+    with pytest.raises(ValueError, match="backend 'executorch' is not one of"):
+        load_translator(small_ct2, "fp32", THREADS, "executorch")
+
+
+# ------------------------------------------------------------------------- refusals
+
+
+def _copy(small_ct2: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "copy"
+    shutil.copytree(small_ct2, folder)
+    return folder
+
+
+def test_a_tampered_model_is_refused(small_ct2: Path, tmp_path: Path) -> None:
+    folder = _copy(small_ct2, tmp_path)
+    model = folder / "ct2-fp32" / "model.bin"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    model.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"'ct2-fp32/model\.bin' does not match its sha256"):
+        Translator.from_artifacts(folder, "ctranslate2")
+    assert translate_main(["--artifacts", str(folder), "--backend", "ctranslate2", "--src",
+                           "en", "--tgt", "de", "a dog"]) == 2  # fmt: skip
+    with pytest.raises(SystemExit):
+        from runtime.server import main as server_main
+
+        server_main(["--artifacts", str(folder), "--backend", "ctranslate2", "--port", "0"])
+
+
+def test_an_unlisted_file_in_the_model_folder_is_refused(small_ct2: Path, tmp_path: Path) -> None:
+    folder = _copy(small_ct2, tmp_path)
+    (folder / "ct2-fp32" / "source_vocabulary.json").write_text('["a"]')
+    with pytest.raises(
+        ArtifactError, match=r"does not list for 'ctranslate2-fp32': \['source_vocabulary\.json'\]"
+    ):
+        Translator.from_artifacts(folder, "ctranslate2")
+
+
+def test_a_vocabulary_out_of_id_order_is_refused(small_ct2: Path, tmp_path: Path) -> None:
+    """Even with hashes that match (a manifest rewritten over the swapped vocabulary)."""
+    folder = _copy(small_ct2, tmp_path)
+    path = folder / "ct2-fp32" / FILES["vocabulary"]
+    pieces = json.loads(path.read_text())
+    pieces[40], pieces[41] = pieces[41], pieces[40]
+    path.write_text(json.dumps(pieces))
+    data = json.loads((folder / "manifest.json").read_text())
+    write_manifest(folder, {k: v for k, v in data.items() if k != "files"})
+    with pytest.raises(ArtifactError, match=r"disagrees with the tokenizer at ids \[40, 41\]"):
+        Translator.from_artifacts(folder, "ctranslate2")
+
+
+def test_every_unsupported_option_is_reported_at_once(
+    tmp_path: Path, toy_tokenizer: Tokenizer
 ) -> None:
-    """The same random weights marked as trained fail a 90% int8 gate; a later successful
-    conversion to the same folder removes the kept failure."""
     checkpoint = tmp_path / "ckpt"
-    set_seed(0)
-    save_pretrained(spread(LingoLite(small_config())), checkpoint, extra={"training": {}})
+    save_pretrained(LingoLite(small_config(rope_base=10000.1)), checkpoint)
     toy_tokenizer.save(checkpoint)
-    out = tmp_path / "int8"
-    options: dict[str, Any] = dict(data=toy_corpus_dir, num_sentences=SENTENCES,
-                                   max_length=MAX_LENGTH, report_beams=0, threads=THREADS)  # fmt: skip
-    with pytest.raises(ParityError) as info:
-        convert(checkpoint, out, quantization="int8", min_int8_agreement=0.9, **options)
-    report = info.value.report
-    assert report["trained"] and report["greedy"]["threshold"] == 0.9
-    assert report["greedy"]["agreement"] < 0.9 and not report["greedy"]["passed"]
-    assert report["float32_conversion"]["passed"] and not out.exists()
-    assert (tmp_path / "int8.failed" / PARITY_FILE).is_file()
-    assert convert(checkpoint, out, **options)["passed"]
-    assert (out / PARITY_FILE).is_file() and not (tmp_path / "int8.failed").exists()
+    options = ExportOptions(out=checkpoint, checkpoint=checkpoint, force=True)
+    with pytest.raises(ExportError) as info:
+        export_ctranslate2(options)
+    message = str(info.value)
+    assert "rope_base 10000.1 is not exactly representable in float32" in message
+    assert "would replace the checkpoint folder" in message
+    assert (checkpoint / "model.safetensors").is_file()
+    with pytest.raises(ExportError, match="--quantize 'int16' is not one of"):
+        export_ctranslate2(options, quantize="int16")
 
 
 def test_int8_conversion_leaves_the_model_weights_alone(
@@ -215,121 +312,6 @@ def test_int8_conversion_leaves_the_model_weights_alone(
     before = {k: v.clone() for k, v in model.state_dict().items()}
     build_spec(model, toy_tokenizer).optimize(quantization="int8")
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
-
-
-def test_random_sources_without_data(small_checkpoint: Path, toy_tokenizer: Tokenizer) -> None:
-    sources, described = parity_sources(toy_tokenizer, small_config(), None, 60)
-    assert len(sources) == 60 and "seed 0" in described
-    tags = {toy_tokenizer.lang_id(lang) for lang in toy_tokenizer.languages}
-    assert all(s[0] in tags and s[-1] == 2 and len(s) <= 64 for s in sources)
-    assert all(not ({0, 1, 2, 3} | tags) & set(s[1:-1]) for s in sources)
-    assert parity_sources(toy_tokenizer, small_config(), None, 60)[0] == sources
-
-
-# ------------------------------------------------------------------------- refusals
-
-
-def test_refuses_a_non_empty_output_without_force(tmp_path: Path, small_checkpoint: Path) -> None:
-    out = tmp_path / "ct2"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="--force"):
-        convert(small_checkpoint, out, num_sentences=SENTENCES, max_length=4, report_beams=0)
-    assert (out / "keep.txt").read_text() == "mine"
-    convert(small_checkpoint, out, force=True, num_sentences=SENTENCES, max_length=4,
-            report_beams=0, threads=THREADS)  # fmt: skip
-    assert not (out / "keep.txt").exists() and (out / PARITY_FILE).is_file()
-
-
-def test_reports_every_unsupported_option_at_once(tmp_path: Path, toy_tokenizer: Tokenizer) -> None:
-    checkpoint = tmp_path / "ckpt"
-    save_pretrained(LingoLite(small_config(vocab_size=100, rope_base=10000.1)), checkpoint)
-    toy_tokenizer.save(checkpoint)
-    with pytest.raises(ConversionError) as info:
-        convert(checkpoint, checkpoint, quantization="int16", force=True, num_sentences=10,
-                max_length=25)  # fmt: skip
-    message = str(info.value)
-    assert "quantization 'int16' is not one of" in message
-    assert "the tokenizer has 128 pieces but the model's vocab_size is 100" in message
-    assert "rope_base 10000.1 is not exactly representable in float32" in message
-    assert "would replace the checkpoint folder" in message
-    assert "num_sentences must be >= 50, got 10" in message
-    assert "max_length must be in [1, 24], got 25" in message
-    assert (checkpoint / "model.safetensors").is_file()
-
-
-def test_every_check_runs_before_failing(
-    tmp_path: Path, small_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def first(request: ConversionRequest) -> list[str]:
-        return [f"first problem with {request.config.n_heads} heads"]
-
-    def second(request: ConversionRequest) -> list[str]:
-        return ["second problem", "third problem"]
-
-    monkeypatch.setattr(ct2_export, "CHECKS", [first, *ct2_export.CHECKS, second])
-    with pytest.raises(ConversionError) as info:
-        convert(small_checkpoint, tmp_path / "ct2")
-    assert str(info.value).count("\n- ") == 3
-    assert "first problem with 4 heads" in str(info.value) and "third problem" in str(info.value)
-    assert not (tmp_path / "ct2").exists()
-
-
-def test_missing_tokenizer_is_one_of_the_problems(tmp_path: Path) -> None:
-    checkpoint = tmp_path / "ckpt"
-    save_pretrained(LingoLite(small_config()), checkpoint)
-    with pytest.raises(ConversionError) as info:
-        convert(checkpoint, tmp_path / "ct2", quantization="int4")
-    assert "tokenizer:" in str(info.value) and "quantization 'int4'" in str(info.value)
-
-
-# ------------------------------------------------------------------------- CLI and runtime
-
-
-def test_cli(
-    tmp_path: Path, small_checkpoint: Path, toy_corpus_dir: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
-    out = tmp_path / "ct2"
-    args = ["--checkpoint", str(small_checkpoint), "--out", str(out), "--data",
-            str(toy_corpus_dir), "--num-sentences", "50", "--max-length", "8",
-            "--report-beams", "0"]  # fmt: skip
-    assert main(args) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert summary == {"quantization": "float32", "passed": True, "greedy_agreement": 1.0}
-    assert main(args) == 1  # out is not empty now
-
-
-def test_translator_texts_and_errors(
-    small_ct2: tuple[Path, dict[str, Any]], small_checkpoint: Path
-) -> None:
-    translator = CT2Translator(small_ct2[0], intra_threads=THREADS)
-    model, tokenizer = load_pretrained(small_checkpoint), translator.tokenizer
-    texts = ["a man rides a bike", "two dogs see a red ball", ""]
-    eager = translate_ids(
-        model, [tokenizer.encode_source(t, "de") for t in texts], SearchConfig(max_length=10)
-    )
-    assert translator.translate(texts, "en", "de", max_length=10) == tokenizer.decode_batch(eager)
-    assert translator.translate([], "en", "de") == []
-    with pytest.raises(TokenizerError, match="unknown languages"):
-        translator.translate(texts, "en", "xx")
-    with pytest.raises(SearchError) as info:
-        translator.translate_ids([[5, *range(10, 80), 2], []], num_beams=0, max_length=25)
-    for expected in ("max_length must be in [1, 24], got 25", "num_beams must be >= 1",
-                     "at least one token", "longer than max_src_len (64)"):  # fmt: skip
-        assert expected in str(info.value)
-
-
-def test_translator_refuses_a_vocabulary_out_of_id_order(
-    tmp_path: Path, small_ct2: tuple[Path, dict[str, Any]]
-) -> None:
-    folder = tmp_path / "ct2"
-    shutil.copytree(small_ct2[0], folder)
-    pieces = json.loads((folder / VOCABULARY_FILE).read_text())
-    pieces[40], pieces[41] = pieces[41], pieces[40]
-    (folder / VOCABULARY_FILE).write_text(json.dumps(pieces))
-    with pytest.raises(CT2ModelError, match=r"disagrees with the tokenizer at ids \[40, 41\]"):
-        CT2Translator(folder)
 
 
 def test_spec_layout(small_checkpoint: Path, toy_tokenizer: Tokenizer) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from export.common import ExportError, ExportOptions, reference_model
+from export.common import ExportError, ExportOptions
 from export.executorch import (
     PRECISIONS,
     export_executorch,
@@ -27,16 +27,18 @@ from export.executorch import (
     program_metadata,
     quantization_problems,
 )
+from export.parity import reference_model
 from lingolite.config import ModelConfig
 from lingolite.generate import EagerBackend
 from lingolite.search import SearchConfig, SearchError, generate, pad_batch
+from lingolite.signatures import executorch_signatures
 from runtime.executorch_backend import (
     ExecuTorchBackend,
     create_backend,
     load_method,
     load_program,
     probe_program,
-    static_signatures,
+    signature_problems,
 )
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 from runtime.translator import Translator
@@ -103,7 +105,7 @@ def test_manifest_describes_static_programs(artifacts: Path, manifest: Manifest)
         size = (artifacts / name).stat().st_size
         assert entry["bytes"] == size == manifest.data["files"][name]["bytes"]
         assert entry["static_batch"] == 1
-        assert entry["signatures"] == static_signatures(manifest.model)
+        assert entry["signatures"] == executorch_signatures(manifest.model)
     sig = manifest.data["variants"]["executorch-fp32"]["signatures"]
     assert sig["decode_step"]["inputs"][5]["shape"] == [3, 1, 2, MAX_LEN, 48]
     assert sig["encode"]["inputs"][0]["shape"] == [1, MAX_LEN]
@@ -115,6 +117,10 @@ def test_manifest_describes_static_programs(artifacts: Path, manifest: Manifest)
 
 def test_program_carries_its_metadata(artifacts: Path, manifest: Manifest) -> None:
     program = load_program((artifacts / program_file("fp32")).read_bytes(), "fp32")
+    # The one definition is what the lowered methods really take and return (dtypes, shapes).
+    assert signature_problems(program, executorch_signatures(manifest.model)) == []
+    wrong = executorch_signatures(manifest.model | {"n_kv_heads": 1})
+    assert signature_problems(program, wrong) != []
     expected = program_metadata(ModelConfig.from_dict(manifest.model))
     assert program.method_names == {"encode", "decode_step", *expected}
     for name, value in expected.items():
@@ -138,7 +144,7 @@ def test_int64_mask_program_matches_eager(tmp_path: Path) -> None:
     config = model.config.to_dict()
     (tmp_path / "p.pte").write_bytes(lower(model, "int64"))
     variant = {"backend": "executorch", "precision": "fp32", "files": {"program": "p.pte"},
-               "signatures": static_signatures(config, "int64")}  # fmt: skip
+               "signatures": executorch_signatures(config, "int64")}  # fmt: skip
     manifest = Manifest(tmp_path, {"model": config, "variants": {"executorch-fp32": variant}})
     backend = ExecuTorchBackend(manifest, "fp32", probe=False)
     ids, mask = (t.numpy() for t in random_batch(3, 10))
@@ -146,7 +152,7 @@ def test_int64_mask_program_matches_eager(tmp_path: Path) -> None:
     assert np.abs(backend.encode(ids, mask).cross_k - eager.encode(ids, mask).cross_k).max() < 1e-5
     kwargs: dict[str, Any] = dict(bos_id=1, eos_id=2, pad_id=0, config=SearchConfig(max_length=8))
     assert generate(backend, ids, mask, **kwargs) == generate(eager, ids, mask, **kwargs)
-    variant["signatures"] = static_signatures(config, "bool")  # the manifest disagrees
+    variant["signatures"] = executorch_signatures(config, "bool")  # the manifest disagrees
     with pytest.raises(ArtifactError, match=r"encode input 'src_mask' is int64 \[1, 24\], "
                                             r"expected bool \[1, 24\]"):  # fmt: skip
         ExecuTorchBackend(manifest, "fp32", probe=False)

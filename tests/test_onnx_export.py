@@ -1,4 +1,4 @@
-"""Tests of export.onnx, export.common and runtime.parity.
+"""Tests of export.onnx, export.common and export.parity.
 
 The real ``--size tiny`` export runs once per session (shorter static lengths keep parity fast);
 a toy "checkpoint" (tiny random model with untied embeddings, so that greedy decoding varies
@@ -22,26 +22,20 @@ import onnx
 import pytest
 import torch
 
-import runtime.parity
-from export.common import (
-    ExportError,
-    ExportOptions,
-    add_common_arguments,
-    builtin_tokenizer,
-    parity_sentences,
-    sample_texts,
-)
+import export.parity
+from export.common import ExportError, ExportOptions, add_common_arguments
 from export.onnx import export_onnx, main
+from export.parity import BleuSet, check_parity, parity_sentences
+from export.sample import builtin_tokenizer, sample_texts
 from lingolite.checkpoint import load_pretrained, save_pretrained
 from lingolite.config import ModelConfig
-from lingolite.exportable import signatures
 from lingolite.generate import EagerBackend, translate_ids
 from lingolite.model import LingoLite
 from lingolite.search import Cache, FloatArray, Memory, SearchConfig
+from lingolite.signatures import onnx_signatures
 from lingolite.tokenizer import Tokenizer
 from runtime.manifest import ArtifactError, load_manifest
-from runtime.onnx_backend import OnnxBackend, check_external_data
-from runtime.parity import BleuSet, check_parity
+from runtime.onnx_backend import OnnxBackend, check_external_data, read_signature
 from runtime.translate import main as translate_main
 from tests.conftest import TOY_VOCAB_SIZE
 
@@ -132,7 +126,11 @@ def test_tiny_manifest_describes_the_folder(tiny_export: Path) -> None:
     assert set(manifest.variants) == {"onnx-fp32", "onnx-int8"}
     for name, variant in manifest.variants.items():
         assert variant.backend == "onnxruntime"
-        assert variant.signatures == signatures(config), name
+        assert variant.signatures == onnx_signatures(config), name
+        # The one definition is what the exported graphs really are: names, dtypes, shapes.
+        for role, path in variant.files.items():
+            graph = onnx.load(str(path), load_external_data=False)
+            assert read_signature(graph) == onnx_signatures(config)[role], (name, role)
     assert manifest.variant("onnxruntime", "int8").files == {
         "encoder": tiny_export / "encoder.int8.onnx",
         "decoder": tiny_export / "decoder.int8.onnx",
@@ -280,7 +278,7 @@ def test_tiny_int8_graphs_run_with_dynamic_batch_and_length(tiny_export: Path) -
 
 def test_parity_cli_rebuilds_an_untrained_export_from_its_seed(tiny_export: Path) -> None:
     with one_torch_thread():
-        assert runtime.parity.main(["--artifacts", str(tiny_export)]) == 0
+        assert export.parity.main(["--artifacts", str(tiny_export)]) == 0
 
 
 def test_translate_cli_int8(tiny_export: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -319,11 +317,11 @@ def test_parity_cli_on_a_checkpoint_export(
     toy_export: tuple[Path, Path], toy_corpus_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, checkpoint = toy_export
-    assert runtime.parity.main(["--artifacts", str(out)]) == 2
+    assert export.parity.main(["--artifacts", str(out)]) == 2
     assert "pass --checkpoint DIR" in capsys.readouterr().err
     args = ["--artifacts", str(out), "--checkpoint", str(checkpoint), "--data", str(toy_corpus_dir)]
     with one_torch_thread():
-        assert runtime.parity.main(args) == 0
+        assert export.parity.main(args) == 0
     assert "parity onnx-fp32 [exact (fp32)]: PASSED" in capsys.readouterr().out
 
 
@@ -333,7 +331,7 @@ def test_failed_parity_leaves_no_finished_folder(
     out = tmp_path / "out"
     shutil.copytree(toy_export[0], out)  # a finished export that --force would replace
     before = sorted(p.name for p in out.iterdir())
-    monkeypatch.setattr(runtime.parity, "FP32_ATOL", -1.0)
+    monkeypatch.setattr(export.parity, "FP32_ATOL", -1.0)
     args = ["--checkpoint", str(toy_export[1]), "--out", str(out), "--quantize", "none", "--force"]
     with one_torch_thread():
         assert main(args) == 1
@@ -351,14 +349,14 @@ def test_int8_only_export(
     toy_export: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The toy model is random, so its int8 agreement is far from a trained model's.
-    monkeypatch.setattr(runtime.parity, "QUANTIZED_MIN_IDENTICAL", 0.0)
+    monkeypatch.setattr(export.parity, "QUANTIZED_MIN_IDENTICAL", 0.0)
     options = ExportOptions(out=tmp_path / "int8", checkpoint=toy_export[1])
     with one_torch_thread():
         out = export_onnx(options, quantize="int8")
     manifest = load_manifest(out)
     assert set(manifest.variants) == {"onnx-int8"}
     assert sorted(p.name for p in out.glob("*.onnx")) == ["decoder.int8.onnx", "encoder.int8.onnx"]
-    assert manifest.variants["onnx-int8"].signatures == signatures(ModelConfig(**TOY_CONFIG))
+    assert manifest.variants["onnx-int8"].signatures == onnx_signatures(ModelConfig(**TOY_CONFIG))
     # parity.json also proves the fp32 graphs the int8 ones were made from.
     assert set(json.loads((out / "parity.json").read_text())["variants"]) == {
         "onnx-fp32",

@@ -1,7 +1,9 @@
 """Parity: proof that an exported program set translates like the eager PyTorch model.
 
 :func:`check_parity` compares any :class:`~lingolite.search.Seq2SeqBackend` with
-:class:`~lingolite.generate.EagerBackend` through the same :func:`lingolite.search.generate`:
+:class:`~lingolite.generate.EagerBackend` through the same :func:`lingolite.search.generate`
+(a :class:`~lingolite.search.SentenceBackend` such as CTranslate2, which runs its own search and
+has no single-step call, gets every check but the step-level ones):
 
 - encoder outputs (``cross_k``/``cross_v``) and per-step decoder logits, on random inputs
   (random ids, ragged padding, a full ``max_src_len`` row, every cache position
@@ -30,9 +32,12 @@ a layer left garbled) drops identity towards 0%, so the floor catches it; whethe
 model translates worse is the BLEU gate's call (:data:`MAX_BLEU_DROP`, with ``--data``).
 Thresholds are module constants read at call time.
 
-``python -m runtime.parity --artifacts DIR [--checkpoint DIR] [--data DIR]`` runs the checks on
-any artifact folder (untrained exports are rebuilt from their recorded seed). This module needs
-torch for the eager reference; the runtimes themselves never import it.
+The eager reference (:func:`reference_model`) and the parity inputs (:func:`parity_inputs`: the
+built-in sample sentences of :mod:`export.sample`, plus a test set with ``--data``) live here too:
+parity is an export stage, and the runtimes never import this module (nor torch).
+
+``python -m export.parity --artifacts DIR [--checkpoint DIR] [--data DIR]`` runs the checks on
+any artifact folder (untrained exports are rebuilt from their recorded seed).
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ from typing import Any
 
 import numpy as np
 
+from export.sample import SAMPLE_LANGUAGES, sample_texts
+from lingolite.checkpoint import check_state_dict, load_state, read_config
+from lingolite.config import ModelConfig
 from lingolite.data import read_parallel
 from lingolite.generate import EagerBackend
 from lingolite.model import LingoLite
@@ -54,14 +62,16 @@ from lingolite.search import (
     BoolArray,
     IntArray,
     SearchConfig,
+    SentenceBackend,
     Seq2SeqBackend,
     TokenIds,
-    generate,
+    decode_batch,
     pad_batch,
 )
 from lingolite.tokenizer import Tokenizer
+from lingolite.utils import set_seed
 from runtime.manifest import ArtifactError, Manifest, load_manifest
-from runtime.translator import Translator, create_backend
+from runtime.translator import Backend, Translator, create_backend
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +87,10 @@ REAL_ROWS = 8
 RANDOM_ROWS = 3
 # Greedy mismatches quoted in a report.
 MAX_EXAMPLES = 3
+# Sample sentences every parity run translates.
+PARITY_SENTENCES = 24
+# Source lines of --data's test set added to the parity sentences.
+PARITY_DATA_SENTENCES = 16
 
 
 @dataclass(frozen=True)
@@ -231,15 +245,13 @@ def _teacher_steps(outputs: Sequence[TokenIds], bos: int, pad: int, max_tgt: int
 
 
 def _greedy(
-    backend: Seq2SeqBackend, sources: Sequence[TokenIds], tokenizer: Tokenizer, max_length: int
+    backend: Backend, sources: Sequence[TokenIds], tokenizer: Tokenizer, max_length: int
 ) -> list[TokenIds]:
     out: list[TokenIds] = []
     for start in range(0, len(sources), BATCH_SIZE):
-        src_ids, src_mask = pad_batch(sources[start : start + BATCH_SIZE], tokenizer.pad_id)
-        out += generate(
+        out += decode_batch(
             backend,
-            src_ids,
-            src_mask,
+            sources[start : start + BATCH_SIZE],
             bos_id=tokenizer.bos_id,
             eos_id=tokenizer.eos_id,
             pad_id=tokenizer.pad_id,
@@ -251,7 +263,7 @@ def _greedy(
 def check_parity(
     model: LingoLite,
     tokenizer: Tokenizer,
-    backend: Seq2SeqBackend,
+    backend: Backend,
     sentences: Sequence[tuple[str, str]],
     *,
     exact: bool,
@@ -280,36 +292,38 @@ def check_parity(
     src_ids, src_mask, steps = _random_inputs(
         c.vocab_size, c.max_src_len, c.max_tgt_len, c.pad_id, rng
     )
-    enc, logits, pos = compare_steps(ref, backend, src_ids, src_mask, steps)
-    report.checks += [
-        diff_check(
-            "encoder max abs diff (random)",
-            enc,
-            f"batch {RANDOM_ROWS}, src_len {c.max_src_len}, ragged padding",
-        ),
-        diff_check(
-            "decoder logits max abs diff (random)",
-            logits,
-            f"positions 0..{c.max_tgt_len - 1}, worst at {pos}",
-        ),
-    ]
+    if not isinstance(backend, SentenceBackend):  # CTranslate2 has no single-step call
+        enc, logits, pos = compare_steps(ref, backend, src_ids, src_mask, steps)
+        report.checks += [
+            diff_check(
+                "encoder max abs diff (random)",
+                enc,
+                f"batch {RANDOM_ROWS}, src_len {c.max_src_len}, ragged padding",
+            ),
+            diff_check(
+                "decoder logits max abs diff (random)",
+                logits,
+                f"positions 0..{c.max_tgt_len - 1}, worst at {pos}",
+            ),
+        ]
 
     sources = [tokenizer.encode_source(text, tgt, max_len=c.max_src_len) for text, tgt in sentences]
     expected = _greedy(ref, sources, tokenizer, c.max_tgt_len)
     got = _greedy(backend, sources, tokenizer, c.max_tgt_len)
 
-    real = sources[:REAL_ROWS]
-    real_ids, real_mask = pad_batch(real, c.pad_id)
-    teacher = _teacher_steps(expected[: len(real)], c.bos_id, c.pad_id, c.max_tgt_len)
-    enc, logits, pos = compare_steps(ref, backend, real_ids, real_mask, teacher)
-    report.checks += [
-        diff_check("encoder max abs diff (real)", enc, f"{len(real)} sentences"),
-        diff_check(
-            "decoder logits max abs diff (real)",
-            logits,
-            f"teacher-forced eager greedy output, worst at position {pos}",
-        ),
-    ]
+    if not isinstance(backend, SentenceBackend):
+        real = sources[:REAL_ROWS]
+        real_ids, real_mask = pad_batch(real, c.pad_id)
+        teacher = _teacher_steps(expected[: len(real)], c.bos_id, c.pad_id, c.max_tgt_len)
+        enc, logits, pos = compare_steps(ref, backend, real_ids, real_mask, teacher)
+        report.checks += [
+            diff_check("encoder max abs diff (real)", enc, f"{len(real)} sentences"),
+            diff_check(
+                "decoder logits max abs diff (real)",
+                logits,
+                f"teacher-forced eager greedy output, worst at position {pos}",
+            ),
+        ]
 
     identical = sum(e == g for e, g in zip(expected, got, strict=True))
     total = sum(max(len(e), len(g)) for e, g in zip(expected, got, strict=True))
@@ -352,7 +366,7 @@ def check_parity(
 
 def _bleu_check(
     ref: Seq2SeqBackend,
-    cand: Seq2SeqBackend,
+    cand: Backend,
     tokenizer: Tokenizer,
     max_src_len: int,
     bleu_set: BleuSet,
@@ -405,10 +419,51 @@ def check_artifacts(
     return reports
 
 
-def main(argv: list[str] | None = None) -> int:
-    from export.common import parity_inputs, reference_model
-    from lingolite.config import ModelConfig
+def reference_model(config: ModelConfig, checkpoint: Path | None, seed: int) -> LingoLite:
+    """The eager model: seeded init of ``config``, then the checkpoint's weights if given.
 
+    ``config`` may differ from the checkpoint's in ``max_src_len``/``max_tgt_len`` only: those
+    size non-persistent buffers (rotary tables, causal mask), never weights.
+    """
+    set_seed(seed)
+    model = LingoLite(config)
+    if checkpoint is not None:
+        _, data = read_config(checkpoint)
+        state = load_state(checkpoint, data["weights"])
+        check_state_dict(model.state_dict(), state, str(checkpoint / data["weights"]))
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def parity_sentences(languages: Sequence[str], n: int = PARITY_SENTENCES) -> list[tuple[str, str]]:
+    """``(text, tgt_lang)`` pairs from the sample, cycling through the tokenizer's languages.
+
+    Sources are sample sentences in the tokenizer's languages when it has any of
+    :data:`SAMPLE_LANGUAGES` (else in all of them); each is sent to a different language.
+    """
+    texts = sample_texts()
+    sources = [lang for lang in SAMPLE_LANGUAGES if lang in languages] or list(SAMPLE_LANGUAGES)
+    targets = sorted(languages)
+    pairs = []
+    for i in range(n):
+        src = sources[i % len(sources)]
+        options = [t for t in targets if t != src] or targets
+        pairs.append((texts[src][i], options[i % len(options)]))
+    return pairs
+
+
+def parity_inputs(
+    tokenizer: Tokenizer, data: Path | None
+) -> tuple[list[tuple[str, str]], tuple[BleuSet, ...]]:
+    """The parity sentences and BLEU sets: the sample, plus ``data``'s test set if given."""
+    sentences = parity_sentences(tokenizer.languages)
+    bleu_sets = tuple(load_bleu_sets(data, tokenizer.languages)) if data is not None else ()
+    for s in bleu_sets:
+        sentences += [(text, s.tgt) for text in s.sources[:PARITY_DATA_SENTENCES]]
+    return sentences, bleu_sets
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check an artifact folder against eager PyTorch.")
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument(

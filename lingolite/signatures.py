@@ -1,0 +1,144 @@
+"""The I/O of the two programs every export target ships, and the cache geometry: defined once.
+
+PyTorch-free. The ONNX and ExecuTorch exporters, the runtime backends, the benchmarks and the
+Android golden generator all read the names, dtypes and shapes from here. Shapes use the legend
+of :mod:`lingolite.model` (``L`` decoder layers, ``b`` batch, ``h_kv`` key/value heads, ``s``
+source length, ``T`` ``max_tgt_len``, ``d`` head dim, ``V`` vocabulary):
+
+``encoder`` (ExecuTorch method ``encode``): ``src_ids`` int64 ``(b, s)``, ``src_mask`` bool
+``(b, s)`` -> ``cross_k``, ``cross_v`` float32 ``(L, b, h_kv, s, d)``
+
+``decoder`` (ExecuTorch method ``decode_step``; one program for every step, see the cache rule
+in :mod:`lingolite.search`): ``tokens`` int64 ``(b, 1)``, ``pos`` int64 ``(1,)``, ``src_mask``,
+``cross_k``, ``cross_v``, ``self_k``, ``self_v`` float32 ``(L, b, h_kv, T, d)`` -> ``logits``
+float32 ``(b, V)``, ``new_self_k``, ``new_self_v`` (shapes of ``self_k``/``self_v``)
+
+ONNX graphs keep ``b`` and ``s`` dynamic (named :data:`BATCH` and :data:`SRC_LEN`); ExecuTorch
+programs are static (``b = 1``, ``s = max_src_len``) and may take ``src_mask`` as int64. A
+signature is ``{"inputs": [TensorSpec...], "outputs": [TensorSpec...]}`` with TensorSpecs as in
+``runtime/manifest.py``: ``{"name": str, "dtype": str, "shape": [int | str]}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, overload
+
+from lingolite.config import ModelConfig
+
+ENCODER_INPUTS = ("src_ids", "src_mask")
+ENCODER_OUTPUTS = ("cross_k", "cross_v")
+DECODER_INPUTS = ("tokens", "pos", "src_mask", "cross_k", "cross_v", "self_k", "self_v")
+# An ONNX graph cannot name an output like an input, hence the ``new_`` prefix (every target
+# uses the same names).
+DECODER_OUTPUTS = ("logits", "new_self_k", "new_self_v")
+# Names of the dynamic dimensions in signatures and ``torch.export`` dynamic shapes.
+BATCH, SRC_LEN = "batch", "src_len"
+# ExecuTorch programs run one sentence at a time.
+STATIC_BATCH = 1
+# Dtypes ``src_mask`` may have: bool, or int64 (1 = real token) for runners without bool tensors.
+MASK_DTYPES = ("bool", "int64")
+# Program names: ONNX file roles and ExecuTorch method names of the same two programs.
+ONNX_PROGRAMS = ("encoder", "decoder")
+EXECUTORCH_METHODS = ("encode", "decode_step")
+
+Dim = int | str
+TensorSpec = dict[str, Any]
+Signature = dict[str, list[TensorSpec]]
+
+
+def model_config(model: ModelConfig | Mapping[str, Any]) -> ModelConfig:
+    """``model`` as a :class:`ModelConfig` (a manifest's ``model`` dict is validated)."""
+    return model if isinstance(model, ModelConfig) else ModelConfig.from_dict(dict(model))
+
+
+@dataclass(frozen=True)
+class CacheGeometry:
+    """Sizes of the decoder's cross- and self-attention K/V, derived once from a config."""
+
+    layers: int
+    kv_heads: int
+    max_tgt_len: int
+    head_dim: int
+
+    @classmethod
+    def of(cls, model: ModelConfig | Mapping[str, Any]) -> CacheGeometry:
+        c = model_config(model)
+        return cls(c.n_decoder_layers, c.n_kv_heads, c.max_tgt_len, c.head_dim)
+
+    @overload
+    def self_shape(self, batch: int) -> tuple[int, ...]: ...
+    @overload
+    def self_shape(self, batch: Dim) -> tuple[Dim, ...]: ...
+    def self_shape(self, batch: Dim) -> tuple[Dim, ...]:
+        """``self_k``/``self_v``: ``(L, b, h_kv, T, d)``."""
+        return (self.layers, batch, self.kv_heads, self.max_tgt_len, self.head_dim)
+
+    @overload
+    def cross_shape(self, batch: int, src_len: int) -> tuple[int, ...]: ...
+    @overload
+    def cross_shape(self, batch: Dim, src_len: Dim) -> tuple[Dim, ...]: ...
+    def cross_shape(self, batch: Dim, src_len: Dim) -> tuple[Dim, ...]:
+        """``cross_k``/``cross_v``: ``(L, b, h_kv, s, d)``."""
+        return (self.layers, batch, self.kv_heads, src_len, self.head_dim)
+
+    def cache_bytes(self, batch: int) -> int:
+        """Bytes of the float32 self-attention cache (K and V) for ``batch`` rows."""
+        return 2 * 4 * math.prod(self.self_shape(batch))
+
+
+def spec(name: str, dtype: str, shape: tuple[Dim, ...] | list[Dim]) -> TensorSpec:
+    return {"name": name, "dtype": dtype, "shape": list(shape)}
+
+
+def program_signatures(
+    model: ModelConfig | Mapping[str, Any],
+    *,
+    batch: Dim = BATCH,
+    src_len: Dim = SRC_LEN,
+    mask_dtype: str = "bool",
+) -> tuple[Signature, Signature]:
+    """The encoder and decoder signatures for ``batch`` rows of ``src_len`` source tokens (ints
+    for static programs, names for dynamic dimensions)."""
+    if mask_dtype not in MASK_DTYPES:
+        raise ValueError(f"src_mask dtype {mask_dtype!r} is not one of {MASK_DTYPES}")
+    c = model_config(model)
+    geometry = CacheGeometry.of(c)
+    cross = geometry.cross_shape(batch, src_len)
+    cache = geometry.self_shape(batch)
+    mask = spec("src_mask", mask_dtype, (batch, src_len))
+    cross_specs = [spec(name, "float32", cross) for name in ENCODER_OUTPUTS]
+    encoder = {"inputs": [spec("src_ids", "int64", (batch, src_len)), mask], "outputs": cross_specs}
+    decoder = {
+        "inputs": [
+            spec("tokens", "int64", (batch, 1)),
+            spec("pos", "int64", (1,)),
+            mask,
+            *cross_specs,
+            *(spec(name, "float32", cache) for name in DECODER_INPUTS[-2:]),
+        ],
+        "outputs": [
+            spec("logits", "float32", (batch, c.vocab_size)),
+            *(spec(name, "float32", cache) for name in DECODER_OUTPUTS[1:]),
+        ],
+    }
+    return encoder, decoder
+
+
+def onnx_signatures(model: ModelConfig | Mapping[str, Any]) -> dict[str, Signature]:
+    """``{"encoder": ..., "decoder": ...}`` with dynamic ``batch`` and ``src_len``."""
+    return dict(zip(ONNX_PROGRAMS, program_signatures(model), strict=True))
+
+
+def executorch_signatures(
+    model: ModelConfig | Mapping[str, Any], mask_dtype: str = "bool"
+) -> dict[str, Signature]:
+    """``{"encode": ..., "decode_step": ...}`` at batch :data:`STATIC_BATCH` and
+    ``src_len = max_src_len``, ``src_mask`` of ``mask_dtype``."""
+    c = model_config(model)
+    programs = program_signatures(
+        c, batch=STATIC_BATCH, src_len=c.max_src_len, mask_dtype=mask_dtype
+    )
+    return dict(zip(EXECUTORCH_METHODS, programs, strict=True))
