@@ -7,6 +7,7 @@ artifact manifest without importing torch.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,8 +86,9 @@ class ModelConfig:
             "n_decoder_layers", "ffn_dim", "max_src_len", "max_tgt_len",
         ):  # fmt: skip
             need(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
-        need(self.rope_base > 0, f"rope_base must be > 0, got {self.rope_base}")
-        need(self.norm_eps > 0, f"norm_eps must be > 0, got {self.norm_eps}")
+        for name in ("rope_base", "norm_eps"):
+            value = getattr(self, name)
+            need(value > 0 and math.isfinite(value), f"{name} must be finite and > 0, got {value}")
         need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         if self.n_heads > 0:
             need(
