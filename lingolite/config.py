@@ -27,6 +27,24 @@ class ModelConfig:
 
     Derived sizes (``head_dim``, ``num_groups``) are properties, so a config can never hold
     inconsistent copies of them.
+
+    >>> config = ModelConfig.from_name("tiny", vocab_size=8000)
+    >>> config.d_model, config.head_dim, config.num_groups
+    (192, 48, 2)
+    >>> ModelConfig.from_dict(config.to_dict()) == config
+    True
+
+    Every invalid field is reported at once, with its value:
+
+    >>> try:
+    ...     ModelConfig(d_model=100, n_heads=3, norm_eps=0.0)
+    ... except ConfigError as error:
+    ...     for problem in str(error).split("; "):
+    ...         print(problem)
+    invalid model config: norm_eps must be finite and > 0, got 0.0
+    d_model (100) must be divisible by n_heads (3)
+    head_dim (d_model / n_heads = 33.333333333333336) must be even for rotary embeddings
+    n_heads (3) must be divisible by n_kv_heads (2)
     """
 
     vocab_size: int = 24000

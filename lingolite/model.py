@@ -161,7 +161,16 @@ def write_cache(cache: Tensor, new: Tensor, pos: Tensor) -> Tensor:
 
 
 class RMSNorm(nn.Module):
-    """``x / sqrt(mean(x^2) + eps) * weight``, computed in float32."""
+    """``x / sqrt(mean(x^2) + eps) * weight``, computed in float32.
+
+    >>> RMSNorm(2, eps=1e-6)(torch.tensor([3.0, 4.0]))  # rms 3.5355
+    tensor([0.8485, 1.1314], grad_fn=<MulBackward0>)
+    >>> RMSNorm(4, eps=-1.0)
+    Traceback (most recent call last):
+    ...
+    lingolite.model.ModelInputError: invalid RMSNorm arguments: eps must be finite and > 0,
+    got -1.0
+    """
 
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -187,6 +196,17 @@ class RotaryEmbedding(nn.Module):
 
     A query at position ``m`` and a key at position ``n`` then score ``q^T R(n - m) k``: the score
     depends on positions only through their offset.
+
+    >>> rope = RotaryEmbedding(head_dim=4, max_len=8, base=10000.0)
+    >>> cos, sin = rope.tables(torch.tensor([0, 1]))
+    >>> cos  # cos(p * base ** (-2i / d)) for p = 0, 1 and i = 0, 1
+    tensor([[1.0000, 1.0000],
+            [0.5403, 0.9999]])
+    >>> RotaryEmbedding(4, 0, base=-1e4)
+    Traceback (most recent call last):
+    ...
+    lingolite.model.ModelInputError: invalid RotaryEmbedding arguments: max_len must be an
+    int > 0, got 0; base must be finite and > 0, got -10000.0
     """
 
     cos: Tensor
@@ -358,6 +378,37 @@ class LingoLite(nn.Module):
     """Pre-norm encoder-decoder with RoPE, grouped-query attention and SwiGLU.
 
     ``src_mask`` is always boolean ``(b, s)``, True on real tokens. Sources are right-padded.
+
+    Encode once, then decode one token per step against the explicit cache:
+
+    >>> config = ModelConfig(vocab_size=100, d_model=32, n_heads=4, n_kv_heads=2,
+    ...                      n_encoder_layers=1, n_decoder_layers=1, ffn_dim=64,
+    ...                      max_src_len=16, max_tgt_len=8)
+    >>> model = LingoLite(config).eval()
+    >>> src_ids = torch.tensor([[7, 8, 9, config.eos_id]])
+    >>> src_mask = src_ids != config.pad_id
+    >>> cross_k, cross_v = model.encode(src_ids, src_mask)
+    >>> tuple(cross_k.shape)  # (L, b, h_kv, s, d)
+    (1, 1, 2, 4, 8)
+    >>> self_k, self_v = model.empty_cache(batch=1)
+    >>> tokens, pos = torch.tensor([[config.bos_id]]), torch.tensor([0])
+    >>> logits, self_k, self_v = model.decode_step(
+    ...     tokens, pos, src_mask, cross_k, cross_v, self_k, self_v)
+    >>> tuple(logits.shape)  # (b, V): scores of the token at pos + 1
+    (1, 100)
+
+    Inputs the model cannot run on are refused with every problem named:
+
+    >>> model.decode_step(tokens, torch.tensor([8]), src_mask, cross_k, cross_v, self_k, self_v)
+    Traceback (most recent call last):
+    ...
+    lingolite.model.ModelInputError: invalid decode_step input: pos must be a cache slot in
+    [0, max_tgt_len - 1 = 7], got 8
+    >>> model.encode(src_ids.int(), src_mask.long())
+    Traceback (most recent call last):
+    ...
+    lingolite.model.ModelInputError: invalid encoder input: src_ids must be torch.int64, got
+    torch.int32; src_mask must be torch.bool, got torch.int64
     """
 
     causal: Tensor

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -121,11 +123,11 @@ EARLY = {
 
 def test_early_stopping_ends_the_search_once_num_beams_hypotheses_finish() -> None:
     stop, go_on = TableBackend(EARLY), TableBackend(EARLY)
-    common = dict(max_length=6, num_beams=2, length_penalty=2.0)
-    assert run(stop, SearchConfig(early_stopping=True, **common)) == [[3]]
+    config = SearchConfig(max_length=6, num_beams=2, length_penalty=2.0, early_stopping=True)
+    assert run(stop, config) == [[3]]
     assert stop.calls == 2  # stopped as soon as 2 hypotheses had finished
     # Without it the search goes on while a running beam can still beat a finished one.
-    assert run(go_on, SearchConfig(early_stopping=False, **common)) == [[3, 5, 6]]
+    assert run(go_on, dataclasses.replace(config, early_stopping=False)) == [[3, 5, 6]]
     assert go_on.calls == 4
 
 
