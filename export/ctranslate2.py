@@ -221,7 +221,18 @@ def save_model(model: LingoLite, tokenizer: Tokenizer, folder: Path, precision: 
 
 
 def export_ctranslate2(options: ExportOptions, quantize: str = "both") -> Path:
-    """Convert, gate on parity and write the artifact folder; returns it."""
+    """Convert, gate on parity and write the artifact folder; returns it.
+
+    For the shipped model, ``export_ctranslate2(ExportOptions(out=Path("artifacts/tiny-ct2"),
+    checkpoint=Path("pretrained/lingolite-tiny-multi30k")))`` writes ``ct2-fp32/`` and
+    ``ct2-int8/`` behind the parity gate. Every invalid option is refused before any work:
+
+    >>> from export.common import ExportOptions
+    >>> export_ctranslate2(ExportOptions(out=Path("artifacts/unused")), quantize="int4")
+    Traceback (most recent call last):
+    ...
+    export.common.ExportError: --quantize 'int4' is not one of ('none', 'int8', 'both')
+    """
     if quantize not in QUANTIZE:
         raise ExportError(f"--quantize {quantize!r} is not one of {QUANTIZE}")
     options.check()

@@ -205,7 +205,19 @@ def quantize_graph(src: Path, dst: Path) -> None:
 
 
 def export_onnx(options: ExportOptions, quantize: str = "both") -> Path:
-    """Export, check, quantize, gate on parity and write the artifact folder; returns it."""
+    """Export, check, quantize, gate on parity and write the artifact folder; returns it.
+
+    For the shipped model, ``export_onnx(ExportOptions(out=Path("artifacts/tiny-onnx"),
+    checkpoint=Path("pretrained/lingolite-tiny-multi30k")))`` (minutes of CPU: tracing, int8
+    quantization, the parity gate). Every invalid option is refused at once, before any work:
+
+    >>> from export.common import ExportOptions
+    >>> export_onnx(ExportOptions(out=Path("artifacts/unused"), size="huge", max_src_len=1))
+    Traceback (most recent call last):
+    ...
+    export.common.ExportError: cannot export: --size 'huge' is not one of
+    ['medium', 'small', 'tiny']; --max-src-len must be >= 2, got 1
+    """
     if quantize not in QUANTIZE:
         raise ExportError(f"--quantize {quantize!r} is not one of {QUANTIZE}")
     options.check()

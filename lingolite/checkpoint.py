@@ -121,7 +121,21 @@ def check_state_dict(
 
 
 def load_pretrained(directory: Path | str, *, device: str | torch.device = "cpu") -> LingoLite:
-    """Build the model from ``config.json`` and load ``model.safetensors`` into it (eval mode)."""
+    """Build the model from ``config.json`` and load ``model.safetensors`` into it (eval mode).
+
+    >>> model = load_pretrained("pretrained/lingolite-tiny-multi30k")
+    >>> model.config.name, model.config.vocab_size, model.training
+    ('tiny', 8000, False)
+
+    A folder written by :func:`save_pretrained` loads back to the same weights:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = save_pretrained(model, Path(tmp) / "copy")
+    ...     again = load_pretrained(folder)
+    >>> torch.equal(again.embed.weight, model.embed.weight)
+    True
+    """
     config, data = read_config(directory)
     state = load_state(directory, data["weights"])
     model = LingoLite(config)

@@ -7,6 +7,7 @@ artifact manifest without importing torch.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,24 @@ class ModelConfig:
 
     Derived sizes (``head_dim``, ``num_groups``) are properties, so a config can never hold
     inconsistent copies of them.
+
+    >>> config = ModelConfig.from_name("tiny", vocab_size=8000)
+    >>> config.d_model, config.head_dim, config.num_groups
+    (192, 48, 2)
+    >>> ModelConfig.from_dict(config.to_dict()) == config
+    True
+
+    Every invalid field is reported at once, with its value:
+
+    >>> try:
+    ...     ModelConfig(d_model=100, n_heads=3, norm_eps=0.0)
+    ... except ConfigError as error:
+    ...     for problem in str(error).split("; "):
+    ...         print(problem)
+    invalid model config: norm_eps must be finite and > 0, got 0.0
+    d_model (100) must be divisible by n_heads (3)
+    head_dim (d_model / n_heads = 33.333333333333336) must be even for rotary embeddings
+    n_heads (3) must be divisible by n_kv_heads (2)
     """
 
     vocab_size: int = 24000
@@ -85,8 +104,9 @@ class ModelConfig:
             "n_decoder_layers", "ffn_dim", "max_src_len", "max_tgt_len",
         ):  # fmt: skip
             need(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
-        need(self.rope_base > 0, f"rope_base must be > 0, got {self.rope_base}")
-        need(self.norm_eps > 0, f"norm_eps must be > 0, got {self.norm_eps}")
+        for name in ("rope_base", "norm_eps"):
+            value = getattr(self, name)
+            need(value > 0 and math.isfinite(value), f"{name} must be finite and > 0, got {value}")
         need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         if self.n_heads > 0:
             need(

@@ -89,7 +89,17 @@ class RecomputeBackend(EagerBackend):
 def translate_ids(
     model: LingoLite, sources: Sequence[Sequence[int]], config: SearchConfig | None = None
 ) -> list[TokenIds]:
-    """Decode source id lists (each ``[<2xx>] + pieces + [eos]``) with the eager model."""
+    """Decode source id lists (each ``[<2xx>] + pieces + [eos]``) with the eager model.
+
+    >>> from lingolite.checkpoint import load_pretrained
+    >>> from lingolite.tokenizer import Tokenizer
+    >>> folder = "pretrained/lingolite-tiny-multi30k"
+    >>> model, tok = load_pretrained(folder), Tokenizer.from_pretrained(folder)
+    >>> sources = [tok.encode_source("Two dogs play in the snow.", "de")]
+    >>> out = translate_ids(model, sources, SearchConfig(num_beams=4))
+    >>> tok.decode(out[0])
+    'Zwei Hunde spielen im Schnee.'
+    """
     c = model.config
     src_ids, src_mask = pad_batch(sources, c.pad_id)
     return generate(

@@ -34,6 +34,100 @@ from torch import Tensor, nn
 from lingolite.config import ModelConfig
 
 
+class ModelInputError(ValueError):
+    """Arguments a model component or the model cannot run on; the message lists every problem
+    with the offending value."""
+
+
+def _raise_if(problems: list[str], what: str) -> None:
+    if problems:
+        raise ModelInputError(f"invalid {what}: " + "; ".join(problems))
+
+
+def _positive_finite(name: str, value: float) -> list[str]:
+    real = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = real and math.isfinite(value) and value > 0
+    return [] if ok else [f"{name} must be finite and > 0, got {value!r}"]
+
+
+def _positive_int(name: str, value: int) -> list[str]:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return [] if ok else [f"{name} must be an int > 0, got {value!r}"]
+
+
+def _tracing() -> bool:
+    """True while ``torch.export``, ``torch.compile`` or ``torch.jit`` trace the model: tensor
+    values are unknown then and shapes may be symbolic."""
+    compiling = torch.compiler.is_exporting() or torch.compiler.is_compiling()
+    return compiling or torch.jit.is_tracing()  # type: ignore[attr-defined, no-untyped-call]
+
+
+# (name, tensor, expected dtype (None: any floating dtype), expected rank)
+_Spec = tuple[str, Tensor, torch.dtype | None, int]
+# (name, tensor, expected shape, what the expected shape means)
+_Shape = tuple[str, Tensor, tuple[int, ...], str]
+# (name, value, lowest allowed, highest allowed, what the highest is)
+_Bound = tuple[str, int, int, int, str]
+_CACHE_NAMES = ("cross_k", "cross_v", "self_k", "self_v")
+
+
+def _spec_problems(specs: list[_Spec]) -> list[str]:
+    """dtype and rank of each input: static facts, checked the same way under export."""
+    problems = []
+    for name, t, dtype, rank in specs:
+        if not isinstance(t, Tensor):
+            problems.append(f"{name} must be a tensor, got {type(t).__name__}")
+            continue
+        if dtype is None and not t.is_floating_point():
+            problems.append(f"{name} must be a floating-point tensor, got {t.dtype}")
+        elif dtype is not None and t.dtype != dtype:
+            problems.append(f"{name} must be {dtype}, got {t.dtype}")
+        if t.dim() != rank:
+            problems.append(f"{name} must have {rank} dims, got shape {tuple(t.shape)}")
+    return problems
+
+
+def _check_shapes(what: str, shapes: list[_Shape], bounds: list[_Bound]) -> bool:
+    """Check shapes and size bounds (after :func:`_spec_problems` passed); True when the caller
+    may go on to check tensor values.
+
+    In eager mode every failure is reported at once, with its values. While tracing, sizes may be
+    symbolic: each condition becomes a ``torch._check``, which the exporter proves from the
+    declared dynamic shapes (or keeps as a runtime assertion), and value checks are skipped:
+    values are unknown then, and a ``torch._check`` on them would need ``.item()`` in the graph.
+    """
+    if _tracing():
+        for _, t, expected, _ in shapes:
+            for got, want in zip(t.shape, expected, strict=True):
+                torch._check(got == want)  # type: ignore[no-untyped-call]
+        for _, value, low, high, _ in bounds:
+            torch._check(value >= low)  # type: ignore[no-untyped-call]
+            torch._check(value <= high)  # type: ignore[no-untyped-call]
+        return False
+    problems = [
+        f"{name} must have shape {legend} = {expected}, got {tuple(t.shape)}"
+        for name, t, expected, legend in shapes
+        if tuple(t.shape) != expected
+    ]
+    problems += [
+        f"{name} must be in [{low}, {label} = {high}], got {value}"
+        for name, value, low, high, label in bounds
+        if not low <= value <= high
+    ]
+    _raise_if(problems, what)
+    return True
+
+
+def _ids_problems(name: str, ids: Tensor, vocab_size: int) -> list[str]:
+    """Eager only: token ids outside ``[0, vocab_size)``."""
+    if ids.numel() == 0:
+        return []
+    low, high = int(ids.min()), int(ids.max())
+    if low >= 0 and high < vocab_size:
+        return []
+    return [f"{name} must be in [0, vocab_size = {vocab_size}), got values in [{low}, {high}]"]
+
+
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last dim that yields zeros (not NaN) on rows whose keys are all masked.
 
@@ -67,10 +161,20 @@ def write_cache(cache: Tensor, new: Tensor, pos: Tensor) -> Tensor:
 
 
 class RMSNorm(nn.Module):
-    """``x / sqrt(mean(x^2) + eps) * weight``, computed in float32."""
+    """``x / sqrt(mean(x^2) + eps) * weight``, computed in float32.
+
+    >>> RMSNorm(2, eps=1e-6)(torch.tensor([3.0, 4.0]))  # rms 3.5355
+    tensor([0.8485, 1.1314], grad_fn=<MulBackward0>)
+    >>> RMSNorm(4, eps=-1.0)
+    Traceback (most recent call last):
+    ...
+    lingolite.model.ModelInputError: invalid RMSNorm arguments: eps must be finite and > 0,
+    got -1.0
+    """
 
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
+        _raise_if(_positive_int("dim", dim) + _positive_finite("eps", eps), "RMSNorm arguments")
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(dim))
 
@@ -92,6 +196,17 @@ class RotaryEmbedding(nn.Module):
 
     A query at position ``m`` and a key at position ``n`` then score ``q^T R(n - m) k``: the score
     depends on positions only through their offset.
+
+    >>> rope = RotaryEmbedding(head_dim=4, max_len=8, base=10000.0)
+    >>> cos, sin = rope.tables(torch.tensor([0, 1]))
+    >>> cos  # cos(p * base ** (-2i / d)) for p = 0, 1 and i = 0, 1
+    tensor([[1.0000, 1.0000],
+            [0.5403, 0.9999]])
+    >>> RotaryEmbedding(4, 0, base=-1e4)
+    Traceback (most recent call last):
+    ...
+    lingolite.model.ModelInputError: invalid RotaryEmbedding arguments: max_len must be an
+    int > 0, got 0; base must be finite and > 0, got -10000.0
     """
 
     cos: Tensor
@@ -99,6 +214,10 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, head_dim: int, max_len: int, base: float) -> None:
         super().__init__()
+        problems = _positive_int("head_dim", head_dim) + _positive_int("max_len", max_len)
+        if not problems and head_dim % 2:
+            problems.append(f"head_dim must be even (pairs are rotated), got {head_dim}")
+        _raise_if(problems + _positive_finite("base", base), "RotaryEmbedding arguments")
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
         angles = torch.outer(torch.arange(max_len, dtype=torch.float64), inv_freq)  # (P, d/2)
         self.register_buffer("cos", angles.cos().float(), persistent=False)
@@ -259,6 +378,37 @@ class LingoLite(nn.Module):
     """Pre-norm encoder-decoder with RoPE, grouped-query attention and SwiGLU.
 
     ``src_mask`` is always boolean ``(b, s)``, True on real tokens. Sources are right-padded.
+
+    Encode once, then decode one token per step against the explicit cache:
+
+    >>> config = ModelConfig(vocab_size=100, d_model=32, n_heads=4, n_kv_heads=2,
+    ...                      n_encoder_layers=1, n_decoder_layers=1, ffn_dim=64,
+    ...                      max_src_len=16, max_tgt_len=8)
+    >>> model = LingoLite(config).eval()
+    >>> src_ids = torch.tensor([[7, 8, 9, config.eos_id]])
+    >>> src_mask = src_ids != config.pad_id
+    >>> cross_k, cross_v = model.encode(src_ids, src_mask)
+    >>> tuple(cross_k.shape)  # (L, b, h_kv, s, d)
+    (1, 1, 2, 4, 8)
+    >>> self_k, self_v = model.empty_cache(batch=1)
+    >>> tokens, pos = torch.tensor([[config.bos_id]]), torch.tensor([0])
+    >>> logits, self_k, self_v = model.decode_step(
+    ...     tokens, pos, src_mask, cross_k, cross_v, self_k, self_v)
+    >>> tuple(logits.shape)  # (b, V): scores of the token at pos + 1
+    (1, 100)
+
+    Inputs the model cannot run on are refused with every problem named:
+
+    >>> model.decode_step(tokens, torch.tensor([8]), src_mask, cross_k, cross_v, self_k, self_v)
+    Traceback (most recent call last):
+    ...
+    lingolite.model.ModelInputError: invalid decode_step input: pos must be a cache slot in
+    [0, max_tgt_len - 1 = 7], got 8
+    >>> model.encode(src_ids.int(), src_mask.long())
+    Traceback (most recent call last):
+    ...
+    lingolite.model.ModelInputError: invalid encoder input: src_ids must be torch.int64, got
+    torch.int32; src_mask must be torch.bool, got torch.int64
     """
 
     causal: Tensor
@@ -311,6 +461,80 @@ class LingoLite(nn.Module):
     def _decoder_layers(self) -> list[DecoderLayer]:
         return cast(list[DecoderLayer], list(self.decoder_layers))
 
+    def _memory_shapes(self, b: int, s: int, cross_k: Tensor, cross_v: Tensor) -> list[_Shape]:
+        c = self.config
+        cross = (c.n_decoder_layers, b, c.n_kv_heads, s, c.head_dim)
+        legend = "(L, b, h_kv, s, d)"
+        return [("cross_k", cross_k, cross, legend), ("cross_v", cross_v, cross, legend)]
+
+    def _source_bound(self, s: int) -> _Bound:
+        return ("source length s", s, 1, self.config.max_src_len, "max_src_len")
+
+    def _check_encode(self, src_ids: Tensor, src_mask: Tensor) -> None:
+        what = "encoder input"
+        specs: list[_Spec] = [
+            ("src_ids", src_ids, torch.int64, 2),
+            ("src_mask", src_mask, torch.bool, 2),
+        ]
+        _raise_if(_spec_problems(specs), what)
+        b, s = src_ids.shape
+        shapes: list[_Shape] = [("src_mask", src_mask, (b, s), "(b, s) of src_ids")]
+        if _check_shapes(what, shapes, [self._source_bound(s)]):
+            _raise_if(_ids_problems("src_ids", src_ids, self.config.vocab_size), what)
+
+    def _check_decode_step(
+        self, tokens: Tensor, pos: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor,
+        self_k: Tensor, self_v: Tensor,
+    ) -> None:  # fmt: skip
+        c, what = self.config, "decode_step input"
+        caches = (cross_k, cross_v, self_k, self_v)
+        specs: list[_Spec] = [
+            ("tokens", tokens, torch.int64, 2),
+            ("pos", pos, torch.int64, 1),
+            ("src_mask", src_mask, torch.bool, 2),
+            *((name, t, None, 5) for name, t in zip(_CACHE_NAMES, caches, strict=True)),
+        ]
+        _raise_if(_spec_problems(specs), what)
+        b, s = tokens.shape[0], src_mask.shape[1]
+        cache = (c.n_decoder_layers, b, c.n_kv_heads, c.max_tgt_len, c.head_dim)
+        shapes: list[_Shape] = [
+            ("tokens", tokens, (b, 1), "(b, 1)"),
+            ("pos", pos, (1,), "(1,)"),
+            ("src_mask", src_mask, (b, s), "(b, s)"),
+            *self._memory_shapes(b, s, cross_k, cross_v),
+            ("self_k", self_k, cache, "(L, b, h_kv, T, d)"),
+            ("self_v", self_v, cache, "(L, b, h_kv, T, d)"),
+        ]
+        if _check_shapes(what, shapes, [self._source_bound(s)]):
+            step = int(pos[0])
+            problems = _ids_problems("tokens", tokens, c.vocab_size)
+            if not 0 <= step < c.max_tgt_len:
+                problems.append(
+                    f"pos must be a cache slot in [0, max_tgt_len - 1 = {c.max_tgt_len - 1}], "
+                    f"got {step}"
+                )
+            _raise_if(problems, what)
+
+    def _check_decode_full(
+        self, tgt_in: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor
+    ) -> None:
+        c, what = self.config, "decoder input"
+        specs: list[_Spec] = [
+            ("tgt_in", tgt_in, torch.int64, 2),
+            ("src_mask", src_mask, torch.bool, 2),
+            ("cross_k", cross_k, None, 5),
+            ("cross_v", cross_v, None, 5),
+        ]
+        _raise_if(_spec_problems(specs), what)
+        (b, t), s = tgt_in.shape, src_mask.shape[1]
+        shapes: list[_Shape] = [
+            ("src_mask", src_mask, (b, s), "(b, s) with b of tgt_in"),
+            *self._memory_shapes(b, s, cross_k, cross_v),
+        ]
+        bounds = [("target length t", t, 1, c.max_tgt_len, "max_tgt_len")]
+        if _check_shapes(what, shapes, bounds):
+            _raise_if(_ids_problems("tgt_in", tgt_in, c.vocab_size), what)
+
     def _embed(self, ids: Tensor) -> Tensor:
         x: Tensor = self.dropout(self.embed(ids) * self.embed_scale)
         return x
@@ -325,8 +549,10 @@ class LingoLite(nn.Module):
     def encode(self, src_ids: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
         """Source ids ``(b, s)`` int64 and mask ``(b, s)`` -> cross K, V ``(L, b, h_kv, s, d)``.
 
-        ``s`` may be anything up to ``max_src_len``.
+        ``s`` may be anything from 1 to ``max_src_len``. Raises :class:`ModelInputError` naming
+        every wrong dtype, shape, length or id (values are checked in eager mode only).
         """
+        self._check_encode(src_ids, src_mask)
         s = src_ids.shape[1]
         cos, sin = self.rope.tables(torch.arange(s, device=src_ids.device))
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, s)  # (b, 1, 1, s)
@@ -348,8 +574,11 @@ class LingoLite(nn.Module):
         tokens ``(b, 1)`` int64 (the token at position ``pos``); pos ``(1,)`` int64, shared by all
         rows; src_mask ``(b, s)``; cross_k/cross_v ``(L, b, h_kv, s, d)`` from :meth:`encode`;
         self_k/self_v ``(L, b, h_kv, T, d)``. Returns logits ``(b, V)`` for the token at
-        ``pos + 1`` and the updated caches (same shapes as given).
+        ``pos + 1`` and the updated caches (same shapes as given). Raises
+        :class:`ModelInputError` for wrong dtypes or shapes and, in eager mode, for a ``pos``
+        outside the cache or token ids outside the vocabulary.
         """
+        self._check_decode_step(tokens, pos, src_mask, cross_k, cross_v, self_k, self_v)
         cos, sin = self.rope.tables(pos)  # (1, d/2)
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])  # (b, 1, 1, s)
         x = self._embed(tokens)  # (b, 1, D)
@@ -365,7 +594,9 @@ class LingoLite(nn.Module):
     def decode_full(
         self, tgt_in: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor
     ) -> Tensor:
-        """Whole-sequence decoder without a cache: tgt_in ``(b, t)`` -> logits ``(b, t, V)``."""
+        """Whole-sequence decoder without a cache: tgt_in ``(b, t)`` -> logits ``(b, t, V)``,
+        ``t`` from 1 to ``max_tgt_len``."""
+        self._check_decode_full(tgt_in, src_mask, cross_k, cross_v)
         t = tgt_in.shape[1]
         cos, sin = self.rope.tables(torch.arange(t, device=tgt_in.device))
         causal = self.causal[:t, :t].view(1, 1, t, t)

@@ -85,7 +85,15 @@ class SearchError(ValueError):
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Decoding options. ``num_beams > 1`` selects beam search, ``do_sample`` sampling."""
+    """Decoding options. ``num_beams > 1`` selects beam search, ``do_sample`` sampling.
+
+    >>> SearchConfig(num_beams=4, max_length=32).validate(max_tgt_len=128)
+    >>> SearchConfig(num_beams=0, top_p=1.5).validate(max_tgt_len=128)
+    Traceback (most recent call last):
+    ...
+    lingolite.search.SearchError: invalid search config: num_beams must be >= 1, got 0;
+    top_p must be in (0, 1], got 1.5
+    """
 
     # Tokens to generate at most (EOS excluded); None means the backend's max_tgt_len.
     max_length: int | None = None
@@ -161,7 +169,27 @@ def generate(
     pad_id: int,
     config: SearchConfig | None = None,
 ) -> list[TokenIds]:
-    """Translate a right-padded batch; returns one token list per row, without BOS and EOS."""
+    """Translate a right-padded batch; returns one token list per row, without BOS and EOS.
+
+    Any :class:`Seq2SeqBackend` works; here the eager model of the shipped checkpoint:
+
+    >>> from lingolite.checkpoint import load_pretrained
+    >>> from lingolite.generate import EagerBackend
+    >>> from lingolite.tokenizer import Tokenizer
+    >>> folder = "pretrained/lingolite-tiny-multi30k"
+    >>> model, tok = load_pretrained(folder), Tokenizer.from_pretrained(folder)
+    >>> src_ids, src_mask = pad_batch(
+    ...     [tok.encode_source(text, "fr") for text in ("Two dogs play in the snow.", "A man.")],
+    ...     tok.pad_id)
+    >>> src_mask.astype(int)  # right-padded
+    array([[1, 1, 1, 1, 1, 1, 1, 1, 1],
+           [1, 1, 1, 1, 1, 0, 0, 0, 0]])
+    >>> config = SearchConfig(num_beams=2, max_length=16)
+    >>> out = generate(EagerBackend(model), src_ids, src_mask, bos_id=tok.bos_id,
+    ...                eos_id=tok.eos_id, pad_id=tok.pad_id, config=config)
+    >>> [tok.decode(ids) for ids in out]
+    ['Deux chiens jouent dans la neige.', '...']
+    """
     config = config or SearchConfig()
     config.validate(backend.max_tgt_len)
     if config.max_length is None:
@@ -253,6 +281,12 @@ def sample_tokens(
     top-p keeps the smallest set of most likely tokens whose cumulative probability is >= p; the
     most likely token is always kept. Work is in float64 after subtracting the row max, so
     temperatures from 1e-8 to 1e8 stay finite (tiny ones approach greedy, huge ones uniform).
+
+    >>> logits = np.log(np.array([[0.5, 0.3, 0.2]]))
+    >>> rng = np.random.default_rng(0)
+    >>> config = SearchConfig(do_sample=True, top_p=0.5)  # 0.5 alone reaches p
+    >>> {int(sample_tokens(logits, config, rng)[0]) for _ in range(20)}
+    {0}
     """
     logp = log_softmax(logits.astype(np.float64) / config.temperature)
     vocab = logp.shape[-1]
@@ -277,6 +311,9 @@ def top_candidates(scores: npt.NDArray[np.float64], n: int) -> IntArray:
     Exactly ``np.argsort(-scores, kind="stable")[:n]`` (the order the Java port mirrors), but
     O(V) instead of O(V log V): partition finds the n-th best value, and only the candidates at
     or above it are sorted.
+
+    >>> top_candidates(np.array([0.1, 0.7, 0.2, 0.7]), 3)
+    array([1, 3, 2])
     """
     if n >= scores.size:
         return np.argsort(-scores, kind="stable").astype(np.int64)

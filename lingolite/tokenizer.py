@@ -111,6 +111,23 @@ class Tokenizer:
 
     Build one with :meth:`train` or :meth:`from_pretrained`; the constructor checks that the
     model has the fixed special ids and one control-symbol tag per language.
+
+    >>> tok = Tokenizer.from_pretrained("pretrained/lingolite-tiny-multi30k")
+    >>> tok.languages, tok.vocab_size
+    (('de', 'en', 'fr'), 8000)
+
+    A source is the target-language tag, the pieces and eos; decoding drops the specials:
+
+    >>> ids = tok.encode_source("Two dogs play in the snow.", tgt_lang="de")
+    >>> ids[0] == tok.lang_id("de"), ids[-1] == tok.eos_id
+    (True, True)
+    >>> tok.decode(ids)
+    'Two dogs play in the snow.'
+    >>> tok.lang_id("xx")
+    Traceback (most recent call last):
+    ...
+    lingolite.tokenizer.TokenizerError: unknown language 'xx';
+    this tokenizer knows ['de', 'en', 'fr']
     """
 
     def __init__(self, model_proto: bytes, languages: Sequence[str]) -> None:

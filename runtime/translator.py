@@ -106,6 +106,18 @@ class Translator:
     longer than the model's ``max_src_len`` (tag and eos included) is cut into clauses or word
     windows that fit, never truncated. ``directions`` (``"en-de"``, ...) are the only pairs served;
     ``None`` serves every pair of the tokenizer's languages.
+
+    :meth:`from_artifacts` opens an exported folder; any backend of the search interface works,
+    the eager model included:
+
+    >>> from lingolite.checkpoint import load_pretrained
+    >>> from lingolite.generate import EagerBackend
+    >>> folder = "pretrained/lingolite-tiny-multi30k"
+    >>> model = load_pretrained(folder)
+    >>> translator = Translator(Tokenizer.from_pretrained(folder), EagerBackend(model),
+    ...                         max_src_len=model.config.max_src_len)
+    >>> translator.translate(["Two dogs play in the snow.", ""], src="en", tgt="fr")
+    ['Deux chiens jouent dans la neige.', '']
     """
 
     def __init__(

@@ -58,13 +58,32 @@ def test_pickle_checkpoint_is_refused_and_its_payload_never_runs(tmp_path: Path)
     assert not marker.exists()
 
 
-def test_no_unpickling_anywhere_in_the_packages() -> None:
-    root = Path(__file__).resolve().parents[1]
-    hits = subprocess.run(
-        ["grep", "-rnE", r"torch\.load\(|pickle\.loads?\(|weights_only", "lingolite", "export", "runtime"],
+# Every folder of Python code that ships or runs beside the packages (tests excepted: they build
+# pickles on purpose, to prove that nothing loads them).
+CODE_FOLDERS = ("lingolite", "export", "runtime", "benchmarks", "scripts")
+UNPICKLING = r"torch\.load\(|pickle\.loads?\(|weights_only|allow_pickle=True|joblib\.load\("
+
+
+def unpickling_calls(root: Path, folders: tuple[str, ...]) -> str:
+    return subprocess.run(
+        ["grep", "-rnE", "--include=*.py", UNPICKLING, *folders],
         cwd=root, capture_output=True, text=True, check=False,
     ).stdout  # fmt: skip
-    assert hits == ""
+
+
+def test_no_unpickling_anywhere_in_the_code() -> None:
+    root = Path(__file__).resolve().parents[1]
+    assert all((root / folder).is_dir() for folder in CODE_FOLDERS)
+    assert unpickling_calls(root, CODE_FOLDERS) == ""
+
+
+def test_the_unpickling_guard_finds_a_planted_load_in_every_folder(tmp_path: Path) -> None:
+    calls = ["torch.load(p)", "pickle.load(f)", "np.load(p, allow_pickle=True)"]
+    for folder, call in zip(CODE_FOLDERS, calls * 2, strict=False):
+        (tmp_path / folder / "sub").mkdir(parents=True)
+        (tmp_path / folder / "sub" / "planted.py").write_text(f"x = {call}\n")
+    hits = unpickling_calls(tmp_path, CODE_FOLDERS)
+    assert all(f"{folder}/sub/planted.py" in hits for folder in CODE_FOLDERS), hits
 
 
 def test_every_key_and_shape_mismatch_is_reported_at_once(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from lingolite.config import PRESETS, ConfigError, ModelConfig
@@ -38,8 +40,8 @@ def test_validation_reports_every_invalid_field_at_once() -> None:
         )  # fmt: skip
     message = str(info.value)
     for expected in (
-        "norm_eps must be > 0, got 0.0",
-        "rope_base must be > 0, got -1.0",
+        "norm_eps must be finite and > 0, got 0.0",
+        "rope_base must be finite and > 0, got -1.0",
         "max_src_len must be > 0, got 0",
         "max_tgt_len must be > 0, got -5",
         "dropout must be in [0, 1), got 1.5",
@@ -48,6 +50,14 @@ def test_validation_reports_every_invalid_field_at_once() -> None:
         "eos_id must be in [0, vocab_size=10), got 10",
     ):
         assert expected in message
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_non_finite_eps_and_rope_base_are_rejected(value: float) -> None:
+    with pytest.raises(ConfigError) as info:
+        ModelConfig(norm_eps=value, rope_base=value)
+    for name in ("norm_eps", "rope_base"):
+        assert f"{name} must be finite and > 0, got {value}" in str(info.value)
 
 
 def test_odd_head_dim_is_rejected() -> None:

@@ -10,8 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lingolite.exportable import dynamic_shapes
 from lingolite.model import (
     LingoLite,
+    ModelInputError,
     RMSNorm,
     RotaryEmbedding,
     apply_rotary,
@@ -56,7 +58,36 @@ def test_rmsnorm_output_has_unit_rms_and_uses_weight() -> None:
     )
 
 
+@pytest.mark.parametrize("eps", [-1.0, 0.0, math.inf, math.nan])
+def test_rmsnorm_rejects_an_eps_that_is_not_finite_and_positive(eps: float) -> None:
+    with pytest.raises(ModelInputError, match=rf"eps must be finite and > 0, got {eps}"):
+        RMSNorm(4, eps=eps)
+
+
+def test_rmsnorm_reports_every_bad_argument_with_its_value() -> None:
+    with pytest.raises(ModelInputError) as info:
+        RMSNorm(0, eps=-1.0)
+    assert "dim must be an int > 0, got 0" in str(info.value)
+    assert "eps must be finite and > 0, got -1.0" in str(info.value)
+
+
 # ---------------------------------------------------------------------------- RoPE
+@pytest.mark.parametrize("base", [-1e4, 0.0, math.inf, math.nan])
+def test_rope_rejects_a_base_that_is_not_finite_and_positive(base: float) -> None:
+    with pytest.raises(ModelInputError, match=rf"base must be finite and > 0, got {base}"):
+        RotaryEmbedding(4, 8, base=base)
+
+
+def test_rope_reports_every_bad_length_with_its_value() -> None:
+    with pytest.raises(ModelInputError) as info:
+        RotaryEmbedding(0, 0, base=-1.0)
+    for expected in ("head_dim must be an int > 0, got 0", "max_len must be an int > 0, got 0",
+                     "base must be finite and > 0, got -1.0"):  # fmt: skip
+        assert expected in str(info.value)
+    with pytest.raises(ModelInputError, match=r"head_dim must be even .*, got 3"):
+        RotaryEmbedding(3, 8, base=10.0)
+
+
 def test_rope_tables_are_not_persistent() -> None:
     rope = RotaryEmbedding(8, 16, 10000.0)
     assert rope.state_dict() == {}
@@ -245,9 +276,19 @@ def test_tied_and_untied_embeddings() -> None:
     assert untied.num_parameters() - tied.num_parameters() == 97 * 32
 
 
-def test_embedding_scale_is_computed_once() -> None:
+def test_embedding_scale_is_derived_once_and_read_from_the_attribute() -> None:
     model = small_model()
-    assert model.embed_scale == pytest.approx(math.sqrt(32))
+    assert model.embed_scale == math.sqrt(32)  # derived from the config when the model is built
+    src, mask = random_batch(2, 5)
+    tgt = torch.randint(4, 97, (2, 3))
+    before = model(src, mask, tgt)
+    # Every forward reads the stored value: changing it changes the output, and setting it to 1
+    # makes the embedding step a plain lookup. A forward that recomputed sqrt(D) would ignore both.
+    model.embed_scale = 1.0
+    assert torch.equal(model._embed(src), model.embed.weight[src])
+    assert not torch.allclose(model(src, mask, tgt), before)
+    model.embed_scale = math.sqrt(32)
+    assert torch.equal(model(src, mask, tgt), before)
 
 
 def test_same_seed_gives_identical_weights_and_outputs() -> None:
@@ -290,3 +331,143 @@ def test_torch_export_strict_succeeds_on_encoder_and_decoder_step() -> None:
     step = torch.export.export(_Step(model), args, strict=True)
     torch.testing.assert_close(encoder.module()(src, mask)[0], cross_k)
     torch.testing.assert_close(step.module()(*args)[0], model.decode_step(*args)[0])
+
+
+# ---------------------------------------------------------------------------- input checks
+MAX_SRC, MAX_TGT = 24, 16  # small_config's static lengths
+
+
+def step_args(model: LingoLite, batch: int = BSZ, src_len: int = 6) -> list[torch.Tensor]:
+    """Valid decode_step arguments: BOS at position 0 over a random source."""
+    src, mask = random_batch(batch, src_len)
+    cross_k, cross_v = model.encode(src, mask)
+    self_k, self_v = model.empty_cache(batch)
+    tokens = torch.full((batch, 1), model.config.bos_id)
+    return [tokens, torch.tensor([0]), mask, cross_k, cross_v, self_k, self_v]
+
+
+def test_source_longer_than_max_src_len_is_a_clear_error_not_an_index_error() -> None:
+    model = small_model()
+    src, mask = random_batch(1, 30)
+    with pytest.raises(
+        ModelInputError, match=r"source length s must be in \[1, max_src_len = 24\], got 30"
+    ):
+        model.encode(src, mask)
+    with pytest.raises(ModelInputError, match="got 30"):
+        model(src, mask, torch.randint(4, 97, (1, 3)))
+
+
+def test_target_longer_than_max_tgt_len_is_refused() -> None:
+    model = small_model()
+    src, mask = random_batch(1, 5)
+    with pytest.raises(
+        ModelInputError, match=r"target length t must be in \[1, max_tgt_len = 16\], got 17"
+    ):
+        model(src, mask, torch.randint(4, 97, (1, 17)))
+
+
+@pytest.mark.parametrize("pos", [MAX_TGT, 20, -1])
+def test_decode_step_refuses_a_position_outside_the_cache(pos: int) -> None:
+    model = small_model()
+    args = step_args(model)
+    args[1] = torch.tensor([pos])
+    with pytest.raises(
+        ModelInputError,
+        match=rf"pos must be a cache slot in \[0, max_tgt_len - 1 = 15\], got {pos}",
+    ):
+        model.decode_step(*args)
+    args[1] = torch.tensor([MAX_TGT - 1])  # the last slot is fine
+    assert torch.isfinite(model.decode_step(*args)[0]).all()
+
+
+def test_encoder_reports_every_wrong_dtype_and_rank_at_once() -> None:
+    model = small_model()
+    src, mask = random_batch(2, 5)
+    with pytest.raises(ModelInputError) as info:
+        model.encode(src.to(torch.int32)[0], mask.long())
+    message = str(info.value)
+    for expected in (
+        "src_ids must be torch.int64, got torch.int32",
+        "src_ids must have 2 dims, got shape (5,)",
+        "src_mask must be torch.bool, got torch.int64",
+    ):
+        assert expected in message
+
+
+def test_encoder_refuses_mismatched_shapes_and_ids_outside_the_vocabulary() -> None:
+    model = small_model()
+    src, mask = random_batch(2, 5)
+    with pytest.raises(
+        ModelInputError,
+        match=r"src_mask must have shape \(b, s\) of src_ids = \(2, 5\), got \(2, 4\)",
+    ):
+        model.encode(src, mask[:, :4])
+    src[1, 2] = 97
+    with pytest.raises(
+        ModelInputError,
+        match=r"src_ids must be in \[0, vocab_size = 97\), got values in \[\d+, 97\]",
+    ):
+        model.encode(src, mask)
+
+
+def test_decode_step_reports_every_wrong_dtype_and_shape_at_once() -> None:
+    model = small_model()
+    tokens, pos, mask, cross_k, cross_v, self_k, self_v = step_args(model)
+    with pytest.raises(ModelInputError) as info:
+        model.decode_step(
+            tokens.int(), pos.float(), mask, cross_k.long(), cross_v, self_k, self_v[0]
+        )
+    message = str(info.value)
+    for expected in (
+        "tokens must be torch.int64, got torch.int32",
+        "pos must be torch.int64, got torch.float32",
+        "cross_k must be a floating-point tensor, got torch.int64",
+        "self_v must have 5 dims, got shape (2, 2, 16, 8)",
+    ):
+        assert expected in message
+    with pytest.raises(ModelInputError) as info:
+        model.decode_step(
+            tokens[:1], pos.repeat(2), mask, cross_k, cross_v, self_k[:, :, :, :8], self_v
+        )
+    message = str(info.value)
+    for expected in (
+        "pos must have shape (1,) = (1,), got (2,)",
+        "src_mask must have shape (b, s) = (1, 6), got (2, 6)",
+        "cross_k must have shape (L, b, h_kv, s, d) = (2, 1, 2, 6, 8), got (2, 2, 2, 6, 8)",
+        "self_k must have shape (L, b, h_kv, T, d) = (2, 1, 2, 16, 8), got (2, 2, 2, 8, 8)",
+    ):
+        assert expected in message
+    with pytest.raises(
+        ModelInputError, match=r"tokens must be in \[0, vocab_size = 97\), got values in \[-1, 1\]"
+    ):
+        model.decode_step(torch.tensor([[-1], [1]]), pos, mask, cross_k, cross_v, self_k, self_v)
+
+
+def test_input_checks_stay_out_of_the_exported_graphs() -> None:
+    """Export with the exporters' dynamic shapes: the shape checks are proved from the
+    declared ranges (no assertion or ``.item()`` enters the graph), and the programs still accept
+    every source length and batch size they declare."""
+    model = small_model()
+    enc_shapes, dec_shapes = dynamic_shapes(model.config)
+    src, mask = random_batch(BSZ, 6)
+    encoder = torch.export.export(
+        _Encoder(model), (src, mask), dynamic_shapes=enc_shapes, strict=True
+    )
+    args = tuple(step_args(model))
+    names = ("tokens", "pos", "src_mask", "cross_k", "cross_v", "self_k", "self_v")
+    step = torch.export.export(
+        _Step(model),
+        args,
+        dynamic_shapes={"args": tuple(dec_shapes[n] for n in names)},
+        strict=True,
+    )
+    for program in (encoder, step):
+        targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+        leaked = {
+            t for t in targets if "assert_scalar" in t or "local_scalar" in t or "constrain" in t
+        }
+        assert not leaked, leaked
+    src3, mask3 = random_batch(3, MAX_SRC, seed=1)
+    torch.testing.assert_close(encoder.module()(src3, mask3)[0], model.encode(src3, mask3)[0])
+    args3 = step_args(model, batch=3, src_len=MAX_SRC)
+    torch.testing.assert_close(step.module()(*args3)[0], model.decode_step(*args3)[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from lingolite.search import (
     SearchError,
     generate,
     length_normalised,
+    log_softmax,
     pad_batch,
     sample_tokens,
     top_candidates,
@@ -107,6 +110,27 @@ def test_length_penalty_trades_length_for_probability() -> None:
     assert long == [[3, 4, 5]]  # a strong length penalty prefers the longer hypothesis
 
 
+# With two beams, two hypotheses finish by step 2 ([] at step 1, [3] and [4] at step 2), while
+# the running beam [3, 5] can still grow into [3, 5, 6], which wins under length_penalty=2.
+EARLY = {
+    (BOS, 0): {EOS: np.log(0.5), 3: np.log(0.3), 4: np.log(0.2)},
+    (3, 1): {EOS: np.log(0.5), 5: np.log(0.5)},
+    (4, 1): {EOS: np.log(0.5), 5: np.log(0.5)},
+    (5, 2): {6: np.log(0.99), EOS: np.log(0.01)},
+    (6, 3): {EOS: 0.0},
+}
+
+
+def test_early_stopping_ends_the_search_once_num_beams_hypotheses_finish() -> None:
+    stop, go_on = TableBackend(EARLY), TableBackend(EARLY)
+    config = SearchConfig(max_length=6, num_beams=2, length_penalty=2.0, early_stopping=True)
+    assert run(stop, config) == [[3]]
+    assert stop.calls == 2  # stopped as soon as 2 hypotheses had finished
+    # Without it the search goes on while a running beam can still beat a finished one.
+    assert run(go_on, dataclasses.replace(config, early_stopping=False)) == [[3, 5, 6]]
+    assert go_on.calls == 4
+
+
 def test_length_normalisation_zero_length_edge_case() -> None:
     # EOS as the first token has length 1 (EOS counts), so every alpha is defined.
     assert length_normalised(-2.0, 1, 0.0) == -2.0
@@ -157,6 +181,24 @@ def test_top_p_keeps_the_smallest_set_reaching_p() -> None:
     assert set(tokens.tolist()) == {0, 1}  # 0.5 + 0.3 reaches 0.8
     tokens = sample_tokens(logits, SearchConfig(do_sample=True, top_p=0.01), rng)
     assert set(tokens.tolist()) == {0}  # the most likely token is always kept
+
+
+@pytest.mark.parametrize(
+    "top_p,kept",
+    [(0.25, {0}), (0.5, {0, 1}), (float(np.nextafter(0.5, 1.0)), {0, 1, 2}), (0.75, {0, 1, 2})],
+)
+def test_top_p_boundary_with_exactly_representable_probabilities(
+    top_p: float, kept: set[int]
+) -> None:
+    """Four equal logits: every probability is exactly 2^-2, so the cumulative masses 0.25, 0.5,
+    0.75 are exact and p can sit exactly on one. The smallest set whose mass is >= p stops there
+    (ties keep the lower ids first); one ulp more needs the next token."""
+    logits = np.zeros((2000, 4), dtype=np.float32)
+    assert np.exp(log_softmax(logits[:1])).tolist() == [[0.25] * 4]  # the premise is exact
+    tokens = sample_tokens(
+        logits, SearchConfig(do_sample=True, top_p=top_p), np.random.default_rng(0)
+    )
+    assert set(tokens.tolist()) == kept
 
 
 def test_sampling_is_reproducible_with_a_seed() -> None:
