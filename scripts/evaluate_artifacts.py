@@ -5,7 +5,7 @@
 
 The counterpart of ``python -m lingolite.evaluate`` (which scores the eager PyTorch checkpoint)
 for what users actually run: the same sources, cut to the model's source length the same way,
-the same search code (:func:`lingolite.search.generate`) over the runtime backend, the same
+the same search code (:func:`lingolite.search.decode_batch`) over the runtime backend, the same
 sacreBLEU metrics (BLEU, lowercase BLEU, chrF), so the two tables compare line for line.
 """
 
@@ -21,7 +21,7 @@ from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
 from lingolite.data import parse_pairs, read_parallel
-from lingolite.search import SearchConfig, generate, pad_batch
+from lingolite.search import SearchConfig, decode_batch
 from runtime.translator import Translator
 
 
@@ -54,9 +54,15 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             for first in range(0, len(order), args.batch_size):
                 rows = order[first : first + args.batch_size]
-                ids, mask = pad_batch([sources[i] for i in rows], tok.pad_id)
-                outs = generate(backend, ids, mask, bos_id=tok.bos_id, eos_id=tok.eos_id,
-                                pad_id=tok.pad_id, config=config)  # fmt: skip
+                batch = [sources[i] for i in rows]
+                outs = decode_batch(
+                    backend,
+                    batch,
+                    bos_id=tok.bos_id,
+                    eos_id=tok.eos_id,
+                    pad_id=tok.pad_id,
+                    config=config,
+                )
                 for i, out in zip(rows, outs, strict=True):
                     hyps[i] = tok.decode(out)
             refs = [[r for _, r in pairs]]
