@@ -38,6 +38,8 @@ import os
 import platform
 import random
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,12 +49,18 @@ from typing import Any
 import torch
 
 from export.vocab import vocab_from_tokenizer, write_vocab
-from lingolite.checkpoint import check_state_dict, load_state, read_config
+from lingolite.checkpoint import (
+    check_finite,
+    check_header,
+    check_state_dict,
+    load_state,
+    read_config,
+)
 from lingolite.config import PRESETS, ModelConfig
 from lingolite.data import parse_pairs
 from lingolite.model import LingoLite
 from lingolite.tokenizer import CONFIG_FILE, MODEL_FILE, Tokenizer
-from lingolite.utils import atomic_directory, set_seed
+from lingolite.utils import EXPORT_MARKERS, atomic_directory, replace_refusal, set_seed
 from runtime.manifest import Manifest
 from runtime.parity import BleuSet, ParityReport, check_artifacts, load_bleu_sets
 
@@ -271,10 +279,9 @@ class ExportOptions:
                 found.append(f"{flag} must be >= 2, got {value}")
         if self.data is not None and not self.data.is_dir():
             found.append(f"--data {self.data} is not a folder")
-        if self.out.exists() and not self.out.is_dir():
-            found.append(f"--out {self.out} exists and is not a folder")
-        elif self.out.is_dir() and any(self.out.iterdir()) and not self.force:
-            found.append(f"--out {self.out} is not empty; pass --force to overwrite it")
+        refusal = replace_refusal(self.out, force=self.force, markers=EXPORT_MARKERS)
+        if refusal is not None:
+            found.append(f"--out: {refusal}")
         return found
 
     def check(self) -> None:
@@ -316,11 +323,14 @@ def reference_model(config: ModelConfig, checkpoint: Path | None, seed: int) -> 
     ``config`` may differ from the checkpoint's in ``max_src_len``/``max_tgt_len`` only: those
     size non-persistent buffers (rotary tables, causal mask), never weights.
     """
+    if checkpoint is not None:
+        check_header(config, checkpoint, read_config(checkpoint)[1]["weights"])
     set_seed(seed)
     model = LingoLite(config)
     if checkpoint is not None:
         _, data = read_config(checkpoint)
         state = load_state(checkpoint, data["weights"])
+        check_finite(state, str(checkpoint / data["weights"]))
         check_state_dict(model.state_dict(), state, str(checkpoint / data["weights"]))
         model.load_state_dict(state)
     return model.eval()
@@ -443,6 +453,25 @@ def _tokenizer_mismatches(config: ModelConfig, tokenizer: Tokenizer) -> list[str
 
 
 @contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit`` inside the block (main thread only), so that cleanup
+    (removing a temporary export folder) runs when the export is terminated; SIGKILL cannot be
+    caught, and the next export removes what it leaves (``remove_stale_temporaries``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, _: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def export_folder(out: Path, *, force: bool) -> Iterator[Path]:
     """Yield a temporary folder beside ``out`` that becomes ``out`` when the block succeeds.
 
@@ -451,7 +480,7 @@ def export_folder(out: Path, *, force: bool) -> Iterator[Path]:
     itself is untouched by a failure. A success removes a stale ``<out>.failed``.
     """
     failed = out.with_name(out.name + FAILED_SUFFIX)
-    with atomic_directory(out, force=force) as tmp:
+    with exit_on_sigterm(), atomic_directory(out, force=force, markers=EXPORT_MARKERS) as tmp:
         try:
             yield tmp
         except ParityError:

@@ -67,7 +67,7 @@ from lingolite.generate import translate_ids
 from lingolite.model import LingoLite
 from lingolite.search import SearchConfig, TokenIds
 from lingolite.tokenizer import CONFIG_FILE, MODEL_FILE, Tokenizer, TokenizerError
-from lingolite.utils import atomic_directory
+from lingolite.utils import EXPORT_MARKERS, atomic_directory
 from runtime.ctranslate2_backend import (
     FORMAT_VERSION,
     METADATA_FILE,
@@ -515,7 +515,7 @@ def convert(
     sources, described = parity_sources(
         tokenizer, config, None if data is None else Path(data), num_sentences
     )
-    with atomic_directory(out, force=force) as tmp:
+    with atomic_directory(out, force=force, markers=EXPORT_MARKERS) as tmp:
         save_model(model, tokenizer, tmp, quantization, str(checkpoint))
         with tempfile.TemporaryDirectory(prefix="lingolite-ct2-float32-") as scratch:
             reference_folder = None

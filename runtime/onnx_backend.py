@@ -140,7 +140,14 @@ class OnnxBackend:
         self.sessions: dict[str, Any] = {}
         for role in ("encoder", "decoder"):
             path = variant.files[role]
-            check_external_data(path)
+            unlisted = [
+                loc for loc in check_external_data(path) if loc not in manifest.hashed_files
+            ]
+            if unlisted:
+                raise ArtifactError(
+                    f"refusing {path}: it reads external data {unlisted} that the manifest does "
+                    "not list (and hash) in 'files'"
+                )
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             self._check_names(role, session)
             self.sessions[role] = session
@@ -157,6 +164,18 @@ class OnnxBackend:
                     f"{self.variant.files[role]}: graph {kind} {got} do not match "
                     f"the manifest's {want}"
                 )
+            # Static dimensions must agree too (the manifest's are checked against its model).
+            for spec, value in zip(expected[kind], found, strict=True):
+                graph_dims = [d if isinstance(d, int) else None for d in value.shape]
+                listed = [d if isinstance(d, int) else None for d in spec["shape"]]
+                if len(graph_dims) != len(listed) or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(graph_dims, listed, strict=False)
+                ):
+                    raise ArtifactError(
+                        f"{self.variant.files[role]}: {spec['name']} has shape {value.shape} in "
+                        f"the graph but {spec['shape']} in the manifest"
+                    )
 
     @property
     def max_tgt_len(self) -> int:

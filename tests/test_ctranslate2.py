@@ -236,6 +236,12 @@ def test_refuses_a_non_empty_output_without_force(tmp_path: Path, small_checkpoi
     with pytest.raises(FileExistsError, match="--force"):
         convert(small_checkpoint, out, num_sentences=SENTENCES, max_length=4, report_beams=0)
     assert (out / "keep.txt").read_text() == "mine"
+    # --force replaces only an earlier export (its lingolite.json), never an unrelated folder.
+    with pytest.raises(FileExistsError, match="holds no earlier LingoLite export"):
+        convert(small_checkpoint, out, force=True, num_sentences=SENTENCES, max_length=4,
+                report_beams=0, threads=THREADS)  # fmt: skip
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "lingolite.json").write_text("{}")
     convert(small_checkpoint, out, force=True, num_sentences=SENTENCES, max_length=4,
             report_beams=0, threads=THREADS)  # fmt: skip
     assert not (out / "keep.txt").exists() and (out / PARITY_FILE).is_file()
