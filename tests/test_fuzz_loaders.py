@@ -32,7 +32,7 @@ from tests.helpers import small_config
 from tests.test_server import FakeTranslator
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     database=None,
