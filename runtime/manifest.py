@@ -95,9 +95,12 @@ class Manifest:
         return dict(self.data["model"])
 
     @property
-    def hashed_files(self) -> frozenset[str]:
-        """The names of the files listed (with size and sha256) in the manifest."""
-        return frozenset(self.data["files"])
+    def hashed_files(self) -> frozenset[str] | None:
+        """The names of the files listed (with size and sha256) in the manifest; None for a
+        manifest still being built by an exporter (no ``files`` yet; :func:`load_manifest`
+        never returns one)."""
+        files = self.data.get("files")
+        return None if files is None else frozenset(files)
 
     @property
     def tokenizer_dir(self) -> Path:

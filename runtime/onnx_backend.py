@@ -140,9 +140,9 @@ class OnnxBackend:
         self.sessions: dict[str, Any] = {}
         for role in ("encoder", "decoder"):
             path = variant.files[role]
-            unlisted = [
-                loc for loc in check_external_data(path) if loc not in manifest.hashed_files
-            ]
+            listed = manifest.hashed_files
+            locations = check_external_data(path)
+            unlisted = [] if listed is None else [loc for loc in locations if loc not in listed]
             if unlisted:
                 raise ArtifactError(
                     f"refusing {path}: it reads external data {unlisted} that the manifest does "
