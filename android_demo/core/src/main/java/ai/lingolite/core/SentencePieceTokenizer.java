@@ -213,16 +213,20 @@ public final class SentencePieceTokenizer {
     }
   }
 
-  /** An optional special id: absent is -1; present, it must name a piece. */
+  /**
+   * An optional special id: a missing key or -1 (how {@code export.vocab} writes a model without
+   * that piece) is -1; any other value must name a piece.
+   */
   private int optionalId(Map<String, Object> vocab, String key) {
     Object value = vocab.get(key);
     if (value == null) {
       return -1;
     }
     int id = Json.asInt(value, key);
-    if (id < 0 || id >= pieces.length) {
+    if (id != -1 && (id < 0 || id >= pieces.length)) {
       throw new IllegalArgumentException(
-          key + " " + id + " is outside the vocabulary [0, " + pieces.length + ")");
+          key + " " + id + " is neither -1 (none) nor inside the vocabulary [0, " + pieces.length
+              + ")");
     }
     return id;
   }

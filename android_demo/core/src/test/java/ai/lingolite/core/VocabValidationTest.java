@@ -46,15 +46,22 @@ public class VocabValidationTest {
   }
 
   @Test
+  public void minusOneMeansNoSuchPiece() {
+    SentencePieceTokenizer tok =
+        SentencePieceTokenizer.fromJson(vocab(GOOD_IDS.replace("\"pad_id\": 0", "\"pad_id\": -1")));
+    assertEquals(-1, tok.padId());
+  }
+
+  @Test
   public void negativeEosIdIsRefused() {
     String message = refused(GOOD_IDS.replace("\"eos_id\": 2", "\"eos_id\": -5"));
-    assertTrue(message, message.contains("eos_id -5 is outside the vocabulary [0, 8)"));
+    assertTrue(message, message.contains("eos_id -5 is neither -1 (none) nor inside the vocabulary [0, 8)"));
   }
 
   @Test
   public void idsBeyondTheVocabularyAreRefused() {
     String message = refused(GOOD_IDS.replace("\"bos_id\": 1", "\"bos_id\": 8"));
-    assertTrue(message, message.contains("bos_id 8 is outside the vocabulary"));
+    assertTrue(message, message.contains("bos_id 8 is neither -1 (none) nor inside the vocabulary"));
   }
 
   @Test
