@@ -37,6 +37,8 @@ import logging
 import os
 import platform
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,7 +55,7 @@ from lingolite.config import PRESETS, ModelConfig
 from lingolite.data import parse_pairs
 from lingolite.model import LingoLite
 from lingolite.tokenizer import CONFIG_FILE, MODEL_FILE, Tokenizer
-from lingolite.utils import atomic_directory
+from lingolite.utils import EXPORT_MARKERS, atomic_directory, replace_refusal
 from runtime.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -176,10 +178,9 @@ class ExportOptions:
                 found.append(f"{flag} must be >= 2, got {value}")
         if self.data is not None and not self.data.is_dir():
             found.append(f"--data {self.data} is not a folder")
-        if self.out.exists() and not self.out.is_dir():
-            found.append(f"--out {self.out} exists and is not a folder")
-        elif self.out.is_dir() and any(self.out.iterdir()) and not self.force:
-            found.append(f"--out {self.out} is not empty; pass --force to overwrite it")
+        refusal = replace_refusal(self.out, force=self.force, markers=EXPORT_MARKERS)
+        if refusal is not None:
+            found.append(f"--out: {refusal}")
         return found
 
     def check(self) -> None:
@@ -332,6 +333,25 @@ def _tokenizer_mismatches(config: ModelConfig, tokenizer: Tokenizer) -> list[str
 
 
 @contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit`` inside the block (main thread only), so that cleanup
+    (removing a temporary export folder) runs when the export is terminated; SIGKILL cannot be
+    caught, and the next export removes what it leaves (``remove_stale_temporaries``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, _: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def export_folder(out: Path, *, force: bool) -> Iterator[Path]:
     """Yield a temporary folder beside ``out`` that becomes ``out`` when the block succeeds.
 
@@ -340,7 +360,7 @@ def export_folder(out: Path, *, force: bool) -> Iterator[Path]:
     itself is untouched by a failure. A success removes a stale ``<out>.failed``.
     """
     failed = out.with_name(out.name + FAILED_SUFFIX)
-    with atomic_directory(out, force=force) as tmp:
+    with exit_on_sigterm(), atomic_directory(out, force=force, markers=EXPORT_MARKERS) as tmp:
         try:
             yield tmp
         except ParityError:

@@ -53,7 +53,13 @@ from typing import Any
 import numpy as np
 
 from export.sample import SAMPLE_LANGUAGES, sample_texts
-from lingolite.checkpoint import check_state_dict, load_state, read_config
+from lingolite.checkpoint import (
+    check_finite,
+    check_header,
+    check_state_dict,
+    load_state,
+    read_config,
+)
 from lingolite.config import ModelConfig
 from lingolite.data import read_parallel
 from lingolite.generate import EagerBackend
@@ -425,11 +431,14 @@ def reference_model(config: ModelConfig, checkpoint: Path | None, seed: int) -> 
     ``config`` may differ from the checkpoint's in ``max_src_len``/``max_tgt_len`` only: those
     size non-persistent buffers (rotary tables, causal mask), never weights.
     """
+    if checkpoint is not None:
+        check_header(config, checkpoint, read_config(checkpoint)[1]["weights"])
     set_seed(seed)
     model = LingoLite(config)
     if checkpoint is not None:
         _, data = read_config(checkpoint)
         state = load_state(checkpoint, data["weights"])
+        check_finite(state, str(checkpoint / data["weights"]))
         check_state_dict(model.state_dict(), state, str(checkpoint / data["weights"]))
         model.load_state_dict(state)
     return model.eval()

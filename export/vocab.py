@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from sentencepiece import sentencepiece_model_pb2
 
 from lingolite.tokenizer import Tokenizer
@@ -66,7 +67,10 @@ def vocab_from_model_proto(
 ) -> dict[str, Any]:
     """The contents of ``vocab.json`` for a serialized unigram SentencePiece model."""
     proto = spm_pb.ModelProto()
-    proto.ParseFromString(model_proto)
+    try:
+        proto.ParseFromString(model_proto)
+    except DecodeError as exc:
+        raise VocabError(f"not a SentencePiece model ({len(model_proto)} bytes): {exc}") from exc
     trainer, norm = proto.trainer_spec, proto.normalizer_spec
     problems: list[str] = []
     if trainer.model_type != _UNIGRAM:
@@ -93,6 +97,11 @@ def vocab_from_model_proto(
     unknown = [i for i, p in enumerate(pieces) if p[2] == "UNKNOWN"]
     if len(unknown) != 1:
         problems.append(f"expected exactly one UNKNOWN piece, found ids {unknown}")
+    for lang, tag in (lang_ids or {}).items():
+        if type(tag) is not int or not 0 <= tag < len(pieces) or pieces[tag][2] != "CONTROL":
+            problems.append(f"language tag id {tag!r} of {lang!r} is not a CONTROL piece")
+    if lang_ids is not None and sorted(lang_ids) != sorted(languages):
+        problems.append(f"lang_ids {sorted(lang_ids)} do not match languages {list(languages)}")
     if problems:
         raise VocabError("cannot export this SentencePiece model for Java: " + "; ".join(problems))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from lingolite.config import ConfigError, ModelConfig
@@ -66,11 +66,16 @@ def read_config(directory: Path | str) -> tuple[ModelConfig, dict[str, Any]]:
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint folder {directory} does not exist or is not a folder")
     path = directory / CONFIG_FILE
+    try:
+        resolve_inside(directory, CONFIG_FILE, "config file")
+    except ValueError as exc:
+        raise CheckpointError(f"refusing {path}: {exc}") from exc
     data = read_json_object(
         path, CheckpointError, f"{path} is missing: not a LingoLite checkpoint folder"
     )
     problems = []
-    if data.get("format_version") != FORMAT_VERSION:
+    version = data.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
         problems.append(
             f"format_version is {data.get('format_version')!r}, this LingoLite reads "
             f"{FORMAT_VERSION}"
@@ -101,6 +106,64 @@ def load_state(directory: Path | str, name: str) -> dict[str, torch.Tensor]:
         raise CheckpointError(
             f"{path} is not a valid safetensors file ({exc}); LingoLite never loads pickled weights"
         ) from exc
+
+
+def read_shapes(directory: Path | str, name: str) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{key: (shape, dtype)}`` from a safetensors file's header, without loading a tensor."""
+    directory = Path(directory)
+    try:
+        path = resolve_inside(directory, name, "weights file")
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} is missing")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return {
+                key: (tuple(fh.get_slice(key).get_shape()), str(fh.get_slice(key).get_dtype()))
+                for key in fh.keys()  # noqa: SIM118 (safe_open is not a mapping)
+            }
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not a valid safetensors file ({exc}); LingoLite never loads pickled weights"
+        ) from exc
+
+
+def expected_shapes(config: ModelConfig) -> dict[str, torch.Tensor]:
+    """The model's state dict on the ``meta`` device: shapes and dtypes, no memory."""
+    with torch.device("meta"):
+        return LingoLite(config).state_dict()
+
+
+def check_header(config: ModelConfig, directory: Path | str, name: str) -> None:
+    """Compare the weights file's header with the model's shapes before allocating anything."""
+    found = read_shapes(directory, name)
+    expected = expected_shapes(config)
+    problems = [f"missing key {k!r}" for k in sorted(expected.keys() - found.keys())]
+    problems += [f"unexpected key {k!r}" for k in sorted(found.keys() - expected.keys())]
+    for key in sorted(expected.keys() & found.keys()):
+        if tuple(expected[key].shape) != found[key][0]:
+            problems.append(
+                f"{key}: shape {found[key][0]} in file, model expects {tuple(expected[key].shape)}"
+            )
+    if problems:
+        raise CheckpointError(
+            f"{Path(directory) / name} does not match {CONFIG_FILE}: " + "; ".join(problems)
+        )
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinity (they make every translation garbage or empty)."""
+    bad = [
+        key
+        for key, tensor in state.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{source}: tensors {bad[:10]} hold NaN or infinite values"
+            + (f" (and {len(bad) - 10} more)" if len(bad) > 10 else "")
+        )
 
 
 def check_state_dict(
@@ -137,7 +200,9 @@ def load_pretrained(directory: Path | str, *, device: str | torch.device = "cpu"
     True
     """
     config, data = read_config(directory)
+    check_header(config, directory, data["weights"])  # before any allocation
     state = load_state(directory, data["weights"])
+    check_finite(state, str(Path(directory) / data["weights"]))
     model = LingoLite(config)
     check_state_dict(model.state_dict(), state, str(Path(directory) / data["weights"]))
     model.load_state_dict(state)

@@ -20,6 +20,16 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "int": int, "float": (int, float), "bool": bool, "str": str,
 }  # fmt: skip
 
+# Upper bounds on the sizes, checked before anything is allocated: far above any LingoLite model
+# (medium: d_model 768, 8 + 8 layers), far below sizes that would exhaust memory on their own.
+SIZE_LIMITS: dict[str, int] = {
+    "vocab_size": 1 << 20, "d_model": 1 << 14, "n_heads": 256, "n_kv_heads": 256,
+    "n_encoder_layers": 128, "n_decoder_layers": 128, "ffn_dim": 1 << 16,
+    "max_src_len": 1 << 16, "max_tgt_len": 1 << 16,
+}  # fmt: skip
+# At most this many parameters (8 GiB of float32 weights).
+MAX_PARAMETERS = 2 * 1024**3
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -82,6 +92,17 @@ class ModelConfig:
         """Query heads per key/value head."""
         return self.n_heads // self.n_kv_heads
 
+    def estimated_parameters(self) -> int:
+        """Parameters of the weight matrices (norms and biases left out): embeddings, attention
+        and SwiGLU of every layer; an upper-bound check before anything is allocated."""
+        d, kv = self.d_model, self.n_kv_heads * (self.d_model // max(self.n_heads, 1))
+        attention = 2 * d * d + 2 * d * kv  # q, o and k, v projections
+        ffn = 3 * d * self.ffn_dim
+        embeddings = self.vocab_size * d * (1 if self.tie_embeddings else 2)
+        layers = self.n_encoder_layers * (attention + ffn)
+        layers += self.n_decoder_layers * (2 * attention + ffn)
+        return embeddings + layers
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` listing every invalid field with its value."""
         errors: list[str] = []
@@ -99,15 +120,22 @@ class ModelConfig:
         if errors:
             raise ConfigError("invalid model config: " + "; ".join(errors))
 
-        for name in (
-            "vocab_size", "d_model", "n_heads", "n_kv_heads", "n_encoder_layers",
-            "n_decoder_layers", "ffn_dim", "max_src_len", "max_tgt_len",
-        ):  # fmt: skip
-            need(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("rope_base", "norm_eps"):
+        for name, limit in SIZE_LIMITS.items():
             value = getattr(self, name)
-            need(value > 0 and math.isfinite(value), f"{name} must be finite and > 0, got {value}")
+            need(value > 0, f"{name} must be > 0, got {value}")
+            need(value <= limit, f"{name} must be <= {limit}, got {value}")
+        for name in ("rope_base", "norm_eps", "dropout"):
+            value = getattr(self, name)
+            need(math.isfinite(value), f"{name} must be finite, got {value}")
+        need(self.rope_base > 0, f"rope_base must be > 0, got {self.rope_base}")
+        need(self.norm_eps > 0, f"norm_eps must be > 0, got {self.norm_eps}")
+        need(self.norm_eps < 1, f"norm_eps must be < 1, got {self.norm_eps}")
         need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        if not errors and self.estimated_parameters() > MAX_PARAMETERS:
+            errors.append(
+                f"the model would have about {self.estimated_parameters():,} parameters; the "
+                f"limit is {MAX_PARAMETERS:,}"
+            )
         if self.n_heads > 0:
             need(
                 self.d_model % self.n_heads == 0,

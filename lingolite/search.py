@@ -17,13 +17,19 @@ The cache rule, as every backend must honour it (the model defines it in
    (:data:`CACHE_BATCH_AXIS` for every cache array, axis 0 of ``src_mask``, axis 1 of the cross
    K/V): a row's cache always describes exactly the prefix of the hypothesis in that row.
 5. At most ``max_tgt_len`` tokens are fed (positions ``0 .. max_tgt_len - 1``).
+
+Stopping early: :func:`generate` takes ``should_stop``, a callable polled before the encoder and
+before every decoder step; when it returns True the search raises :class:`SearchCancelled`. A
+caller with a deadline (the server) uses it so that a timed-out request stops consuming its worker
+after at most one more step, whatever the backend.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -81,6 +87,23 @@ class Seq2SeqBackend(Protocol):
 
 class SearchError(ValueError):
     """Invalid decoding options; the message names the option and its value."""
+
+
+class SearchCancelled(Exception):
+    """The caller's ``should_stop`` asked the search to stop (e.g. its deadline passed)."""
+
+
+StopCheck = Callable[[], bool]
+
+
+def deadline_check(deadline: float) -> StopCheck:
+    """A ``should_stop`` that turns True once ``time.monotonic()`` reaches ``deadline``."""
+    return lambda: time.monotonic() >= deadline
+
+
+def _check_stop(should_stop: StopCheck | None, pos: int) -> None:
+    if should_stop is not None and should_stop():
+        raise SearchCancelled(f"search stopped by its caller before step {pos}")
 
 
 @dataclass(frozen=True)
@@ -168,8 +191,12 @@ def generate(
     eos_id: int,
     pad_id: int,
     config: SearchConfig | None = None,
+    should_stop: StopCheck | None = None,
 ) -> list[TokenIds]:
     """Translate a right-padded batch; returns one token list per row, without BOS and EOS.
+
+    ``should_stop`` is polled before the encoder and before every decoder step; once it returns
+    True, :class:`SearchCancelled` is raised (see the module docstring).
 
     Any :class:`Seq2SeqBackend` works; here the eager model of the shipped checkpoint:
 
@@ -194,11 +221,12 @@ def generate(
     config.validate(backend.max_tgt_len)
     if config.max_length is None:
         config = dataclasses.replace(config, max_length=backend.max_tgt_len)
+    _check_stop(should_stop, 0)
     memory = backend.encode(src_ids, src_mask)
     if config.num_beams > 1:
-        return _beam_search(backend, memory, bos_id, eos_id, config)
+        return _beam_search(backend, memory, bos_id, eos_id, config, should_stop)
     rng = np.random.default_rng(config.seed) if config.do_sample else None
-    return _greedy_or_sample(backend, memory, bos_id, eos_id, pad_id, config, rng)
+    return _greedy_or_sample(backend, memory, bos_id, eos_id, pad_id, config, rng, should_stop)
 
 
 @runtime_checkable
@@ -223,17 +251,23 @@ def decode_batch(
     eos_id: int,
     pad_id: int,
     config: SearchConfig | None = None,
+    should_stop: StopCheck | None = None,
 ) -> list[TokenIds]:
     """Translate source id lists (each ``[<2xx>] + pieces + [eos]``) with either kind of backend:
-    :func:`generate` over a :class:`Seq2SeqBackend`, or the backend's own search."""
+    :func:`generate` over a :class:`Seq2SeqBackend`, or the backend's own search.
+
+    A :class:`SentenceBackend` runs its search in native code that cannot be interrupted, so
+    ``should_stop`` is polled once before it starts (and after every step for the others)."""
     config = config or SearchConfig()
     if isinstance(backend, SentenceBackend):
         config.validate(backend.max_tgt_len)
+        _check_stop(should_stop, 0)
         return backend.translate_ids(sources, config)
     src_ids, src_mask = pad_batch(sources, pad_id)
     return generate(
-        backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config
-    )
+        backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
+        should_stop=should_stop,
+    )  # fmt: skip
 
 
 def _max_length(config: SearchConfig) -> int:
@@ -249,6 +283,7 @@ def _greedy_or_sample(
     pad_id: int,
     config: SearchConfig,
     rng: np.random.Generator | None,
+    should_stop: StopCheck | None = None,
 ) -> list[TokenIds]:
     batch = memory.src_mask.shape[0]
     cache = backend.init_cache(batch)
@@ -256,6 +291,7 @@ def _greedy_or_sample(
     done = np.zeros((batch,), dtype=np.bool_)
     out: list[TokenIds] = [[] for _ in range(batch)]
     for pos in range(_max_length(config)):
+        _check_stop(should_stop, pos)
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
         if rng is None:
             nxt = logits.argmax(axis=-1).astype(np.int64)
@@ -357,7 +393,12 @@ class _Hypotheses:
 
 
 def _beam_search(
-    backend: Seq2SeqBackend, memory: Memory, bos_id: int, eos_id: int, config: SearchConfig
+    backend: Seq2SeqBackend,
+    memory: Memory,
+    bos_id: int,
+    eos_id: int,
+    config: SearchConfig,
+    should_stop: StopCheck | None = None,
 ) -> list[TokenIds]:
     batch, k = memory.src_mask.shape[0], config.num_beams
     rows = np.repeat(np.arange(batch), k)  # row r*k + j is beam j of sentence r
@@ -371,6 +412,7 @@ def _beam_search(
     done = np.zeros((batch,), dtype=np.bool_)
 
     for pos in range(_max_length(config)):
+        _check_stop(should_stop, pos)
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
         vocab = logits.shape[-1]
         scores = log_softmax(logits) + beam_scores[:, None]  # (b*k, V)

@@ -133,10 +133,17 @@ class Tokenizer:
     def __init__(self, model_proto: bytes, languages: Sequence[str]) -> None:
         self._languages = validate_languages(languages)
         self._model_proto = bytes(model_proto)
+        if not self._model_proto:
+            raise TokenizerError("cannot load SentencePiece model: the model is empty (0 bytes)")
         try:
             self._sp = spm.SentencePieceProcessor(model_proto=self._model_proto)
-        except (RuntimeError, OSError) as exc:
+        except (RuntimeError, OSError, IndexError) as exc:
             raise TokenizerError(f"cannot load SentencePiece model: {exc}") from exc
+        if self._sp.get_piece_size() <= UNK_ID:
+            raise TokenizerError(
+                f"cannot load SentencePiece model: it has {self._sp.get_piece_size()} pieces, "
+                f"fewer than the {UNK_ID + 1} special ones"
+            )
         self._lang_ids = {
             lang: self._sp.piece_to_id(self.lang_tag(lang)) for lang in self._languages
         }
@@ -383,6 +390,10 @@ class Tokenizer:
         if not folder.is_dir():
             raise TokenizerError(f"tokenizer path {str(folder)!r} is not a directory")
         config_path = folder / CONFIG_FILE
+        if config_path.is_symlink() or config_path.exists():
+            _, problem = _resolve_inside(folder, CONFIG_FILE)
+            if problem:
+                raise TokenizerError(problem.replace("model_file", CONFIG_FILE, 1))
         config = read_json_object(
             config_path,
             TokenizerError,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import random
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +35,82 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# Files whose presence marks a folder as an earlier LingoLite export, which --force may replace:
+# the artifact manifest (ONNX, ExecuTorch) and the CTranslate2 folder's metadata.
+EXPORT_MARKERS = ("manifest.json", "lingolite.json")
+
+
+def replace_refusal(target: Path, *, force: bool, markers: Sequence[str] | None) -> str | None:
+    """Why ``target`` must not be replaced, or None when it may be.
+
+    A missing or empty folder may always be replaced. A non-empty one needs ``force`` and, when
+    ``markers`` is given, one of those names as a regular file in it (so ``--force`` replaces an
+    earlier export, never an unrelated folder such as a thesis).
+    """
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        return f"{target} exists and is not a directory"
+    if not target.is_dir() or not any(target.iterdir()):
+        return None
+    if not force:
+        return f"{target} is not empty; pass --force (force=True) to overwrite it"
+    if markers is not None and not any(
+        (target / m).is_file() and not (target / m).is_symlink() for m in markers
+    ):
+        return (
+            f"{target} is not empty and holds no earlier LingoLite export (none of "
+            f"{', '.join(markers)}): refusing to replace it, even with --force; pick another "
+            "folder or empty it yourself"
+        )
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove ``.NAME.tmp-PID-*`` and ``.NAME.old-PID`` folders beside ``target`` left by
+    :func:`atomic_directory` runs whose process no longer exists (killed, e.g. by SIGKILL)."""
+    removed: list[Path] = []
+    if not target.parent.is_dir():
+        return removed
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:tmp|old)-(\d+)(?:-.*)?")
+    for path in target.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match is None or path.is_symlink() or not path.is_dir():
+            continue
+        if int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
-def atomic_directory(target: Path, *, force: bool = False) -> Iterator[Path]:
+def atomic_directory(
+    target: Path, *, force: bool = False, markers: Sequence[str] | None = None
+) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it replaces ``target`` by rename.
 
     A failure (any exception) removes the temporary folder, so a half-written folder never
-    appears under the target's name. An existing non-empty ``target`` is refused unless ``force``.
+    appears under the target's name. An existing non-empty ``target`` is refused unless
+    ``force``, and with ``markers`` also unless it holds one of those files (see
+    :func:`replace_refusal`). The temporary folder is named ``.NAME.tmp-PID-*``: one left by a
+    killed process is removed by the next run (:func:`remove_stale_temporaries`).
     """
     target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise FileExistsError(f"{target} exists and is not a directory")
-    if target.is_dir() and any(target.iterdir()) and not force:
-        raise FileExistsError(f"{target} is not empty; pass force=True (--force) to overwrite it")
+    refusal = replace_refusal(target, force=force, markers=markers)
+    if refusal is not None:
+        raise FileExistsError(refusal)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    for stale in remove_stale_temporaries(target):
+        logging.getLogger(__name__).warning("removed %s, left by an interrupted run", stale)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp creates 0700; a published folder gets the usual permissions
     try:
         yield tmp
@@ -60,6 +124,26 @@ def atomic_directory(target: Path, *, force: bool = False) -> Iterator[Path]:
     os.replace(tmp, target)
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    On any failure (a full disk included) the temporary file is removed and an existing
+    ``path`` keeps its old contents.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)  # mkstemp creates it private
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def resolve_inside(folder: Path, name: object, what: str = "file") -> Path:

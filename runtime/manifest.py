@@ -30,9 +30,14 @@ PyTorch-free. An artifact folder holds the exported programs, the tokenizer file
 A TensorSpec is ``{"name": str, "dtype": "int64"|"bool"|"float32", "shape": [int | str]}`` where a
 string names a dynamic dimension (``"batch"``, ``"src_len"``).
 
-:func:`load_manifest` checks the format version, that every named file resolves inside the
-folder (no absolute paths, ``..`` or escaping symlinks), and every file's size and sha256, and
-refuses the folder with a message naming each problem.
+:func:`load_manifest` validates the whole manifest before anything else (:func:`check_manifest`:
+one pydantic schema for types and ranges, then cross-field rules: the ``model`` block is a valid
+:class:`~lingolite.config.ModelConfig`, special and language ids agree with it, ``directions``
+name pairs of the tokenizer's languages, and every signature's static dimensions match the model,
+e.g. a cache length equal to ``max_tgt_len``), then that every named file is listed in ``files``,
+resolves inside the folder (no absolute paths, ``..`` or symlinks, the manifest itself included),
+and has the listed size and sha256. It refuses the folder with one :class:`ArtifactError` naming
+every problem. Runtimes open only listed files: ONNX external data too (``runtime.onnx_backend``).
 """
 
 from __future__ import annotations
@@ -41,8 +46,19 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
+
+from lingolite.config import ConfigError, ModelConfig
 from lingolite.utils import read_json_object, resolve_inside, sha256_file
 
 FORMAT_VERSION = 1
@@ -80,6 +96,14 @@ class Manifest:
     @property
     def model(self) -> dict[str, Any]:
         return dict(self.data["model"])
+
+    @property
+    def hashed_files(self) -> frozenset[str] | None:
+        """The names of the files listed (with size and sha256) in the manifest; None for a
+        manifest still being built by an exporter (no ``files`` yet; :func:`load_manifest`
+        never returns one)."""
+        files = self.data.get("files")
+        return None if files is None else frozenset(files)
 
     @property
     def tokenizer_dir(self) -> Path:
@@ -126,66 +150,213 @@ class Manifest:
         )
 
 
+# --- Schema ------------------------------------------------------------------------------------
+
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
+Direction = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}-[a-z]{2,3}$")]
+FileName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+TokenIdValue = Annotated[StrictInt, Field(ge=0)]
+Dim = Annotated[StrictInt, Field(ge=0)] | Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Schema(BaseModel):
+    # Unknown keys are allowed (newer exporters may add some); known ones are strictly typed.
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class TensorSpecSchema(_Schema):
+    name: Annotated[str, StringConstraints(min_length=1)]
+    dtype: Annotated[str, StringConstraints(min_length=1)]
+    shape: list[Dim]
+
+
+class SignatureSchema(_Schema):
+    inputs: list[TensorSpecSchema]
+    outputs: list[TensorSpecSchema]
+
+
+class VariantSchema(_Schema):
+    backend: Literal["onnxruntime", "executorch"]
+    precision: Annotated[str, StringConstraints(min_length=1)]
+    files: Annotated[dict[str, FileName], Field(min_length=1)]
+    signatures: dict[str, SignatureSchema] = {}
+
+
+class TokenizerSchema(_Schema):
+    config: Literal["tokenizer.json"]  # the name Tokenizer.from_pretrained opens
+    model: FileName
+    vocab: FileName | None = None
+    languages: Annotated[list[LanguageCode], Field(min_length=1)]
+    lang_ids: Annotated[dict[LanguageCode, TokenIdValue], Field(min_length=1)]
+    pad_id: TokenIdValue
+    bos_id: TokenIdValue
+    eos_id: TokenIdValue
+    unk_id: TokenIdValue
+    vocab_size: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
+class FileEntrySchema(_Schema):
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    bytes: Annotated[StrictInt, Field(ge=0)]
+
+
+class ManifestSchema(_Schema):
+    """``manifest.json`` (see the module docstring); cross-field rules in :func:`check_manifest`."""
+
+    format_version: StrictInt
+    model: dict[str, Any]
+    trained: StrictBool | None = None
+    source: str | None = None
+    tokenizer: TokenizerSchema
+    variants: Annotated[dict[str, VariantSchema], Field(min_length=1)]
+    files: Annotated[dict[str, FileEntrySchema], Field(min_length=1)]
+    # Trained directions "src-tgt" (written by newer exporters; absent in older manifests).
+    directions: Annotated[list[Direction], Field(min_length=1)] | None = None
+
+
+def _schema_problems(error: ValidationError) -> list[str]:
+    problems = []
+    for err in error.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+        problems.append(f"{where}: {err['msg']} (got {shown[:80]})")
+    return problems
+
+
+# Static dimensions of the exported tensors, by name: each entry is a ModelConfig attribute,
+# "head_dim", or None for a dimension the model does not fix (batch).
+_TENSOR_DIMS: dict[str, tuple[str | None, ...]] = {
+    "src_ids": (None, "max_src_len"),
+    "src_mask": (None, "max_src_len"),
+    "cross_k": ("n_decoder_layers", None, "n_kv_heads", "max_src_len", "head_dim"),
+    "cross_v": ("n_decoder_layers", None, "n_kv_heads", "max_src_len", "head_dim"),
+    "self_k": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
+    "self_v": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
+    "new_self_k": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
+    "new_self_v": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
+    "logits": (None, "vocab_size"),
+}
+
+
+def signature_problems(config: ModelConfig, name: str, signature: SignatureSchema) -> list[str]:
+    """Every static dimension of ``signature`` that disagrees with the model config."""
+    problems = []
+    for spec in [*signature.inputs, *signature.outputs]:
+        dims = _TENSOR_DIMS.get(spec.name)
+        if dims is None:
+            continue
+        if len(spec.shape) != len(dims):
+            problems.append(
+                f"{name}.{spec.name} has shape {spec.shape}, expected {len(dims)} dimensions"
+            )
+            continue
+        for axis, (got, attr) in enumerate(zip(spec.shape, dims, strict=True)):
+            if attr is None or not isinstance(got, int):
+                continue
+            want = getattr(config, attr)
+            if got != want:
+                problems.append(
+                    f"{name}.{spec.name} dimension {axis} is {got} but the model's {attr} is {want}"
+                )
+    return problems
+
+
+def check_manifest(data: Any) -> tuple[ManifestSchema, ModelConfig]:
+    """Validate a parsed ``manifest.json`` whole: the schema, then the cross-field rules (model
+    config, special and language ids against the vocabulary, directions against the languages,
+    every signature's static dimensions against the model). Raises :class:`ArtifactError`
+    listing every problem; allocates nothing."""
+    if not isinstance(data, dict):
+        raise ArtifactError(f"manifest must be a JSON object, got {type(data).__name__}")
+    if type(data.get("format_version")) is not int or data["format_version"] != FORMAT_VERSION:
+        raise ArtifactError(
+            f"format_version {data.get('format_version')!r} is not supported; this runtime "
+            f"reads format_version {FORMAT_VERSION}. Re-export with this LingoLite."
+        )
+    problems: list[str] = []
+    try:
+        manifest = ManifestSchema.model_validate(data)
+    except ValidationError as exc:
+        problems += _schema_problems(exc)
+        manifest = None
+    config = None
+    try:
+        config = ModelConfig.from_dict(data.get("model"))
+    except (ConfigError, TypeError) as exc:
+        problems.append(f"model: {exc}")
+    if manifest is not None and config is not None:
+        problems += _cross_field_problems(manifest, config)
+    if problems:
+        raise ArtifactError("; ".join(problems))
+    assert manifest is not None and config is not None
+    return manifest, config
+
+
+def _cross_field_problems(manifest: ManifestSchema, config: ModelConfig) -> list[str]:
+    problems = []
+    tok = manifest.tokenizer
+    if sorted(tok.languages) != tok.languages or len(set(tok.languages)) != len(tok.languages):
+        problems.append(f"tokenizer.languages must be sorted and distinct, got {tok.languages}")
+    if set(tok.lang_ids) != set(tok.languages):
+        problems.append(
+            f"tokenizer.lang_ids names {sorted(tok.lang_ids)} but languages are {tok.languages}"
+        )
+    special = {"pad_id": tok.pad_id, "bos_id": tok.bos_id, "eos_id": tok.eos_id,
+               "unk_id": tok.unk_id}  # fmt: skip
+    for key, value in special.items():
+        if value != getattr(config, key):
+            problems.append(f"tokenizer.{key} is {value} but the model's is {getattr(config, key)}")
+    ids = [*special.values(), *tok.lang_ids.values()]
+    if len(set(ids)) != len(ids):
+        problems.append(f"special and language-tag ids must be distinct, got {ids}")
+    out_of_range = [i for i in ids if i >= config.vocab_size]
+    if out_of_range:
+        problems.append(
+            f"token ids {out_of_range} are >= the model's vocab_size {config.vocab_size}"
+        )
+    if tok.vocab_size is not None and tok.vocab_size > config.vocab_size:
+        problems.append(
+            f"tokenizer.vocab_size {tok.vocab_size} exceeds the model's {config.vocab_size}"
+        )
+    if manifest.directions is not None:
+        if len(set(manifest.directions)) != len(manifest.directions):
+            problems.append(f"directions has duplicates: {manifest.directions}")
+        for direction in manifest.directions:
+            src, tgt = direction.split("-")
+            if src == tgt or src not in tok.languages or tgt not in tok.languages:
+                problems.append(
+                    f"direction {direction!r} is not a pair of two of the languages {tok.languages}"
+                )
+    for vname, variant in manifest.variants.items():
+        for role, signature in variant.signatures.items():
+            problems += signature_problems(config, f"variants.{vname}.signatures.{role}", signature)
+    return problems
+
+
 def load_manifest(folder: Path | str, *, verify_hashes: bool = True) -> Manifest:
     """Read and verify ``folder/manifest.json`` (see the module docstring for what is checked)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ArtifactError(f"artifact folder {folder} does not exist or is not a folder")
     path = folder / MANIFEST
+    if path.is_symlink():
+        raise ArtifactError(f"refusing {path}: the manifest must be a regular file, not a symlink")
     data = read_json_object(
         path, ArtifactError, f"{path} is missing: not an artifact folder (or an unfinished export)"
     )
-    if data.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path}: format_version {data.get('format_version')!r} is not supported; this "
-            f"runtime reads format_version {FORMAT_VERSION}. Re-export with this LingoLite."
-        )
+    try:
+        schema, _ = check_manifest(data)
+    except ArtifactError as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+
     problems: list[str] = []
-    for key, kind in (("model", dict), ("tokenizer", dict), ("variants", dict), ("files", dict)):
-        if not isinstance(data.get(key), kind):
-            problems.append(f"key {key!r} must be a JSON object, got {data.get(key)!r}")
-    if problems:
-        raise ArtifactError(f"{path}: " + "; ".join(problems))
-
-    named: set[str] = set()
-    tok = data["tokenizer"]
-    for key in ("config", "model", "vocab"):  # vocab.json (for the Java tokenizer) is optional
-        if isinstance(tok.get(key), str):
-            named.add(tok[key])
-        elif key != "vocab" or key in tok:
-            problems.append(f"tokenizer.{key} must name a file, got {tok.get(key)!r}")
-    for key in ("pad_id", "bos_id", "eos_id", "unk_id"):
-        if not isinstance(tok.get(key), int):
-            problems.append(f"tokenizer.{key} must be an integer, got {tok.get(key)!r}")
-    if not isinstance(tok.get("lang_ids"), dict) or not tok["lang_ids"]:
-        problems.append(
-            f"tokenizer.lang_ids must be a non-empty object, got {tok.get('lang_ids')!r}"
-        )
-    directions = data.get("directions")
-    if directions is not None:
-        languages = tok.get("languages") if isinstance(tok.get("languages"), list) else []
-        valid = isinstance(directions, list) and len(directions) == len(set(map(str, directions)))
-        for direction in directions if isinstance(directions, list) else []:
-            src, sep, tgt = direction.partition("-") if isinstance(direction, str) else ("", "", "")
-            valid = valid and bool(sep) and src != tgt and {src, tgt} <= set(languages)
-        if not valid or not directions:
-            problems.append(
-                "directions must be a non-empty list of distinct 'src-tgt' pairs of the "
-                f"tokenizer's languages {languages}, got {directions!r}"
-            )
-    for vname, entry in data["variants"].items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
-            problems.append(f"variant {vname!r} must be an object with a 'files' object")
-            continue
-        if entry.get("backend") not in BACKENDS:
-            problems.append(
-                f"variant {vname!r}: backend {entry.get('backend')!r} not in {BACKENDS}"
-            )
-        named.update(f for f in entry["files"].values() if isinstance(f, str))
-        problems += [f"variant {vname!r}: file for {role!r} must be a string, got {f!r}"
-                     for role, f in entry["files"].items() if not isinstance(f, str)]  # fmt: skip
-
-    hashed = data["files"]
+    named: set[str] = {schema.tokenizer.config, schema.tokenizer.model}
+    if schema.tokenizer.vocab is not None:
+        named.add(schema.tokenizer.vocab)
+    for variant in schema.variants.values():
+        named.update(variant.files.values())
+    hashed = schema.files
     for name in sorted(named - hashed.keys()):
         problems.append(f"file {name!r} is used but has no sha256 entry in 'files'")
     for name, meta in sorted(hashed.items()):
@@ -194,16 +365,16 @@ def load_manifest(folder: Path | str, *, verify_hashes: bool = True) -> Manifest
         except ArtifactError as exc:
             problems.append(str(exc))
             continue
+        if (folder / name).is_symlink():
+            problems.append(f"file {name!r} is a symlink; artifact files must be regular files")
+            continue
         if not file.is_file():
             problems.append(f"file {name!r} is missing")
             continue
-        if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
-            problems.append(f"files[{name!r}] must hold a sha256 string")
-            continue
         size = file.stat().st_size
-        if meta.get("bytes") is not None and meta["bytes"] != size:
-            problems.append(f"file {name!r} has {size} bytes, the manifest says {meta['bytes']}")
-        elif verify_hashes and sha256_file(file) != meta["sha256"]:
+        if meta.bytes != size:
+            problems.append(f"file {name!r} has {size} bytes, the manifest says {meta.bytes}")
+        elif verify_hashes and sha256_file(file) != meta.sha256:
             problems.append(f"file {name!r} does not match its sha256 in the manifest "
                             "(modified or corrupted)")  # fmt: skip
     if problems:

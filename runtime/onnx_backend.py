@@ -148,7 +148,14 @@ class OnnxBackend:
         self._expected = onnx_signatures(self._config)
         for role in ONNX_PROGRAMS:
             path = variant.files[role]
-            check_external_data(path)
+            listed = manifest.hashed_files
+            locations = check_external_data(path)
+            unlisted = [] if listed is None else [loc for loc in locations if loc not in listed]
+            if unlisted:
+                raise ArtifactError(
+                    f"refusing {path}: it reads external data {unlisted} that the manifest does "
+                    "not list (and hash) in 'files'"
+                )
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             self._check_names(role, session)
             self.sessions[role] = session
@@ -165,6 +172,18 @@ class OnnxBackend:
                     f"{self.variant.files[role]}: graph {kind} (name, rank) {got} do not match "
                     f"the LingoLite {role} signature {want}"
                 )
+            # Static dimensions must agree too (the manifest's are checked against its model).
+            for spec, value in zip(expected[kind], found, strict=True):
+                graph_dims = [d if isinstance(d, int) else None for d in value.shape]
+                listed = [d if isinstance(d, int) else None for d in spec["shape"]]
+                if len(graph_dims) != len(listed) or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(graph_dims, listed, strict=False)
+                ):
+                    raise ArtifactError(
+                        f"{self.variant.files[role]}: {spec['name']} has shape {value.shape} in "
+                        f"the graph but {spec['shape']} in the manifest"
+                    )
 
     @property
     def max_tgt_len(self) -> int:

@@ -27,40 +27,62 @@ Every error is ``{"error": {"code": str, "message": str}}`` with these statuses:
 401    ``X-API-Key`` missing (when keys are configured)
 403    ``X-API-Key`` wrong
 404    unknown path; 405 wrong method
+408    the request body did not arrive within ``--body-timeout-s``
 413    request body over ``--max-body-bytes`` (counted on the bytes actually received, so a
        missing or false Content-Length cannot bypass it), a text over ``--max-chars``
-       characters, or more than ``--max-batch`` texts
+       characters, more than ``--max-batch`` texts, or a request whose cost (non-blank texts x
+       beams x max_length) exceeds ``--max-request-cost`` (refused before any work starts)
 422    a body that is not valid JSON or does not match the schema (code ``invalid_request``)
-429    over ``--rate-limit`` (per API key, or per client address without one; per endpoint)
+429    over ``--rate-limit`` (per API key, or per client address without one; per endpoint;
+       loopback addresses share one bucket, IPv6 addresses one per /64) or over
+       ``--global-rate-limit`` (all clients together), with ``Retry-After``
 500    a bug in the server (logged); bad input never produces it
-504    the translation (queue wait included) took longer than ``--timeout-s``
+503    every worker busy and ``--max-queue`` requests already waiting, with ``Retry-After``
+504    the translation (queue wait included) took longer than ``--timeout-s``; the search
+       stops at its next decoder step, so a timed-out request frees its worker at once
 =====  =====================================================================================
+
+A text that is not valid Unicode (a lone surrogate such as ``"\\udc80"``) or holds a NUL
+character is a 400 (code ``invalid_text``).
 
 Safety: the server binds 127.0.0.1 unless ``--host`` names another address; a non-loopback
 address logs a warning and refuses to start without API keys. Keys (``--api-keys-file``, one per
 line, and/or ``LINGOLITE_API_KEYS``, comma-separated) are compared in constant time against every
 key. Translations run in a pool of ``--max-concurrency`` worker threads, off the event loop;
-further requests queue. A request that times out stops waiting, but a translation that already
-started finishes in its worker, so at most ``--max-concurrency`` translations ever run at once.
+at most ``--max-queue`` further requests wait for a worker (more get 503). A request that times
+out is cancelled: queued, it never starts; running, its search stops before its next decoder
+step (``lingolite.search``'s ``should_stop`` hook), so at most ``--max-concurrency``
+translations ever run at once and none outlives its deadline by more than one step.
+
+Connections (see :class:`GuardedH11Protocol`): at most ``--max-connections`` are open at once
+(when full, the oldest connection still waiting for its request headers is closed to make room,
+so slow clients cannot lock out others); request headers must arrive within
+``--header-timeout-s`` of the connection or the previous response, the body within
+``--body-timeout-s``, and idle keep-alive connections close after ``--keep-alive-s``. Repeated
+log records (e.g. asyncio's "Too many open files") are rate limited per logger.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import hmac
 import ipaddress
 import logging
 import os
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final, Protocol, TypeVar
 
+import h11
 import limits
+import limits.storage
+import limits.strategies
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -73,9 +95,12 @@ from slowapi.util import get_remote_address
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from lingolite.search import SearchCancelled, StopCheck
+from lingolite.segment import segment
 from runtime.manifest import load_manifest
-from runtime.translator import Translation, Translator
+from runtime.translator import Translation, Translator, text_problems
 
 logger = logging.getLogger("runtime.server")  # also when run as __main__
 
@@ -112,6 +137,9 @@ class TranslatorLike(Protocol):
         """The trained directions ("en-de", ...): the only ones served."""
         ...
 
+    @property
+    def max_tgt_len(self) -> int: ...
+
     def translate_detailed(
         self,
         texts: Sequence[str],
@@ -121,6 +149,7 @@ class TranslatorLike(Protocol):
         num_beams: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
+        should_stop: StopCheck | None = None,
     ) -> list[Translation]: ...
 
 
@@ -146,11 +175,20 @@ class ServerSettings:
     port: int = DEFAULT_PORT
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # never log the keys
     rate_limit: str | None = "60/minute"  # per key (or client address) and endpoint; None: off
+    global_rate_limit: str | None = "600/minute"  # all clients together; None: off
     max_body_bytes: int = 256 * 1024  # fits max_batch texts of max_chars \u-escaped characters
     max_chars: int = 1000
     max_batch: int = 32
+    # Decoder rows x steps one request may ask for: non-blank texts x beams x max_length.
+    # 16384 = 32 texts x beam 4 x 128 tokens, or 16 texts x beam 8 x 128.
+    max_request_cost: int = 16384
     timeout_s: float = 30.0
     max_concurrency: int = 2
+    max_queue: int = 8  # requests waiting for a worker; more get 503
+    max_connections: int = 128  # open connections; the oldest one still sending headers goes first
+    header_timeout_s: float = 10.0  # request line + headers must arrive within this
+    body_timeout_s: float = 10.0  # the whole body must arrive within this
+    keep_alive_s: int = 5  # idle keep-alive connections close after this
 
     def validate(self) -> None:
         problems = []
@@ -177,20 +215,30 @@ class ServerSettings:
                 f"API keys must be printable ASCII without spaces; keys number "
                 f"{[i + 1 for i in bad]} are not"
             )
-        if self.rate_limit is not None:
+        for flag, rate in (
+            ("--rate-limit", self.rate_limit),
+            ("--global-rate-limit", self.global_rate_limit),
+        ):
+            if rate is None:
+                continue
             try:
-                limits.parse(self.rate_limit)
+                limits.parse(rate)
             except ValueError:
-                problems.append(
-                    f"--rate-limit must look like '60/minute' or be 'off', got {self.rate_limit!r}"
-                )
-        for name in ("max_body_bytes", "max_chars", "max_batch", "max_concurrency"):
+                problems.append(f"{flag} must look like '60/minute' or be 'off', got {rate!r}")
+        for name in (
+            "max_body_bytes", "max_chars", "max_batch", "max_request_cost", "max_concurrency",
+            "max_connections", "keep_alive_s",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 problems.append(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
-        if not self.timeout_s > 0:
-            problems.append(f"--timeout-s must be > 0, got {self.timeout_s}")
+        if self.max_queue < 0:
+            problems.append(f"--max-queue must be >= 0, got {self.max_queue}")
+        for name in ("timeout_s", "header_timeout_s", "body_timeout_s"):
+            value = getattr(self, name)
+            if not 0 < value < float("inf"):
+                problems.append(f"--{name.replace('_', '-')} must be > 0 and finite, got {value}")
         if problems:
             raise ServerConfigError("refusing to start: " + "; ".join(problems))
 
@@ -278,9 +326,12 @@ class Health(BaseModel):
 class ApiError(Exception):
     """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers
 
 
 def error_response(
@@ -296,9 +347,11 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         (400, "Unsupported language pair or option"),
         (401, "Missing API key"),
         (403, "Wrong API key"),
-        (413, "Body, text or batch too large"),
+        (408, "Request body not received in time"),
+        (413, "Body, text, batch or request cost too large"),
         (422, "Body is not valid JSON or does not match the schema"),
         (429, "Rate limit exceeded"),
+        (503, "All workers busy and the queue full"),
         (504, "Translation timed out"),
     ]
 }
@@ -307,12 +360,43 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 # --- Middleware, limits and the worker pool ------------------------------------------------
 
 
-class GuardMiddleware:
-    """Checks the API key (401/403) and reads the body under the byte limit (413) before the
-    app sees the request; the app then reads the buffered body."""
+class GlobalRateLimit:
+    """One fixed-window bucket shared by every client (``--global-rate-limit``)."""
 
-    def __init__(self, app: ASGIApp, *, api_keys: tuple[str, ...], max_body_bytes: int) -> None:
+    def __init__(self, rate: str) -> None:
+        self.item = limits.parse(rate)
+        self._limiter = limits.strategies.FixedWindowRateLimiter(limits.storage.MemoryStorage())
+
+    def refuse(self) -> JSONResponse | None:
+        if self._limiter.hit(self.item, "global"):
+            return None
+        reset = self._limiter.get_window_stats(self.item, "global").reset_time
+        retry_after = max(1, int(reset - time.time() + 0.999))
+        return error_response(
+            429,
+            "rate_limited",
+            f"global rate limit exceeded: {self.item} for all clients together",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class GuardMiddleware:
+    """Checks the API key (401/403) and the global rate limit (429), and reads the body under
+    the byte limit (413) and the body deadline (408) before the app sees the request; the app
+    then reads the buffered body."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_keys: tuple[str, ...],
+        max_body_bytes: int,
+        body_timeout_s: float = 10.0,
+        global_rate_limit: str | None = None,
+    ) -> None:
         self.app, self.api_keys, self.max_body_bytes = app, api_keys, max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        self.global_limit = GlobalRateLimit(global_rate_limit) if global_rate_limit else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -320,23 +404,26 @@ class GuardMiddleware:
             return
         headers = Headers(scope=scope)
         refusal = self._refuse_key(headers, scope["path"]) or self._refuse_length(headers)
+        if refusal is None and self.global_limit is not None and scope["path"] not in PUBLIC_PATHS:
+            refusal = self.global_limit.refuse()
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left: nobody to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large()(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await self._read_body(receive)
+        except TimeoutError:
+            body = error_response(
+                408,
+                "body_timeout",
+                f"the request body did not arrive within {self.body_timeout_s:g} s",
+                headers={"Connection": "close"},
+            )
+        if body is None:
+            return  # the client left: nobody to answer
+        if isinstance(body, JSONResponse):
+            await body(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -347,6 +434,21 @@ class GuardMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> bytes | JSONResponse | None:
+        """The whole body; a 413 response past the byte limit; None if the client left."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _refuse_key(self, headers: Headers, path: str) -> JSONResponse | None:
         if not self.api_keys or path in PUBLIC_PATHS:
@@ -372,35 +474,199 @@ class GuardMiddleware:
         )
 
 
-class TranslationPool:
-    """Runs translations in ``max_concurrency`` worker threads; further calls queue.
+class PoolFullError(Exception):
+    """Every worker is busy and the queue is full; ``retry_after`` is a hint in seconds."""
 
-    A call that has not finished after ``timeout_s`` (queue wait included) raises TimeoutError:
-    still queued, it is dropped; already running, it finishes in its worker and the result is
-    discarded. So the number of running translations never exceeds ``max_concurrency``, timeouts
-    included (``anyio.to_thread.run_sync(abandon_on_cancel=True)`` would free its limiter slot
-    while the abandoned thread still runs).
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"all workers busy; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class TranslationPool:
+    """Runs translations in ``max_concurrency`` worker threads, with at most ``max_queue`` more
+    waiting for a worker (:class:`PoolFullError` beyond that).
+
+    ``fn`` receives a ``should_stop`` callable for :func:`lingolite.search.generate`; it turns
+    True at the call's deadline (``timeout_s`` after submission, queue wait included) or when
+    the awaiting request is cancelled. A call that has not finished by then raises TimeoutError:
+    still queued, it is dropped; running, its search stops at its next step and the worker is
+    free again. A worker slot is released only when its function has returned, so the number
+    of running translations never exceeds ``max_concurrency``.
     """
 
-    def __init__(self, max_concurrency: int, timeout_s: float) -> None:
+    def __init__(self, max_concurrency: int, timeout_s: float, max_queue: int = 8) -> None:
         self.timeout_s = timeout_s
+        self.capacity = max_concurrency + max_queue
+        self._pending = 0  # submitted and not yet finished or dropped
+        self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="lingolite-mt")
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        # Cancelling the wrapped future (on timeout) cancels the pool's future if still queued.
-        future = asyncio.wrap_future(self._executor.submit(fn))
-        return await asyncio.wait_for(future, self.timeout_s)
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def run(self, fn: Callable[[StopCheck], T]) -> T:
+        with self._lock:
+            if self._pending >= self.capacity:
+                raise PoolFullError(max(1, int(self.timeout_s)))
+            self._pending += 1
+        deadline = time.monotonic() + self.timeout_s
+        cancelled = threading.Event()
+
+        def should_stop() -> bool:
+            return cancelled.is_set() or time.monotonic() >= deadline
+
+        try:
+            submitted = self._executor.submit(fn, should_stop)
+        except BaseException:
+            self._release(None)
+            raise
+        submitted.add_done_callback(self._release)  # also runs when a queued call is dropped
+        try:
+            # Cancelling the wrapped future (on timeout) cancels the pool's future if queued.
+            return await asyncio.wait_for(asyncio.wrap_future(submitted), self.timeout_s)
+        finally:
+            cancelled.set()  # a no-op after success; stops a running search otherwise
+
+    def _release(self, _: Future[Any] | None) -> None:
+        with self._lock:
+            self._pending -= 1
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+def client_bucket(address: str) -> str:
+    """The rate-limit bucket of a client address: every loopback address (127.0.0.0/8, ::1) is
+    one machine and shares one bucket; IPv6 addresses share one per /64 (what one host usually
+    gets); IPv4 addresses have their own."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"addr:{address}"
+    if ip.is_loopback:
+        return "addr:loopback"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return client_bucket(str(ip.ipv4_mapped))
+        return f"addr:{ipaddress.IPv6Network((ip, 64), strict=False)}"
+    return f"addr:{ip}"
+
+
 def _rate_limit_key(api_keys: tuple[str, ...]) -> Callable[[Request], str]:
     def key(request: Request) -> str:
         index = match_api_key(request.headers.get(API_KEY_HEADER), api_keys)
-        return f"key:{index}" if index is not None else f"addr:{get_remote_address(request)}"
+        return f"key:{index}" if index is not None else client_bucket(get_remote_address(request))
 
     return key
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a request-header deadline and a cap on open connections.
+
+    ``header_timeout_s``: a connection must deliver a complete request line and headers within
+    this time of opening, or of its previous response; otherwise it is closed (slow-header
+    clients hold no socket for long). ``max_connections``: when a new connection would exceed
+    it, the connection that has been waiting longest for its request headers (idle keep-alive
+    or slow headers, never one with a request in progress) is closed to make room; if every
+    connection has a request in progress, the new one is closed. Use :func:`guarded_protocol`
+    to set both.
+    """
+
+    max_connections: int = 128
+    header_timeout_s: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._waiting_since = time.monotonic()
+
+    def _waiting_for_headers(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+        if len(self.connections) > self.max_connections:
+            waiting = [
+                c
+                for c in self.connections
+                if isinstance(c, GuardedH11Protocol) and c is not self and c._waiting_for_headers()
+            ]
+            victim = min(waiting, key=lambda c: c._waiting_since) if waiting else self
+            logger.debug("%d connections open: closing %s", len(self.connections), victim.client)
+            victim.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is None and self._waiting_for_headers():
+            self._arm_header_timer()
+        before = self.cycle
+        super().data_received(data)
+        if self.cycle is not before:  # a request's headers are complete
+            self._cancel_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._waiting_since = time.monotonic()
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._waiting_since = time.monotonic()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._header_timeout)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self._waiting_for_headers() and not self.transport.is_closing():
+            if self.conn.our_state is h11.IDLE and self.conn.their_state is h11.SEND_BODY:
+                return  # pragma: no cover (headers done, h11 waiting for the body)
+            self.transport.abort()
+
+
+def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[GuardedH11Protocol]:
+    """A :class:`GuardedH11Protocol` subclass with these limits, for ``uvicorn.run(http=...)``."""
+    return type(
+        "GuardedH11Protocol",
+        (GuardedH11Protocol,),
+        {"max_connections": max_connections, "header_timeout_s": header_timeout_s},
+    )
+
+
+class LogFloodFilter(logging.Filter):
+    """Lets at most ``burst`` records per logger through in every ``window_s`` seconds.
+
+    Under overload (thousands of asyncio "Too many open files" tracebacks, uvicorn warnings per
+    refused request) the log stays readable and small: the first record after a window with
+    dropped records says how many were suppressed.
+    """
+
+    def __init__(self, burst: int = 20, window_s: float = 10.0) -> None:
+        super().__init__()
+        self.burst, self.window_s = burst, window_s
+        self._windows: dict[str, tuple[float, int, int]] = {}  # logger: (start, passed, dropped)
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            start, passed, dropped = self._windows.get(record.name, (now, 0, 0))
+            if now - start >= self.window_s:
+                if dropped:
+                    record.msg = f"[{dropped} records of this logger suppressed] {record.msg}"
+                start, passed, dropped = now, 0, 0
+            if passed >= self.burst:
+                self._windows[record.name] = (start, passed, dropped + 1)
+                return False
+            self._windows[record.name] = (start, passed + 1, dropped)
+            return True
 
 
 def _on_rate_limited(request: Request, exc: Exception) -> JSONResponse:
@@ -430,7 +696,7 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
     settings = settings or ServerSettings()
     settings.validate()
     languages = sorted(translator.languages)
-    pool = TranslationPool(settings.max_concurrency, settings.timeout_s)
+    pool = TranslationPool(settings.max_concurrency, settings.timeout_s, settings.max_queue)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -448,7 +714,7 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
 
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -466,8 +732,13 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
         return error_response(500, "internal_error", "internal server error (logged)")
 
     app.add_middleware(
-        GuardMiddleware, api_keys=settings.api_keys, max_body_bytes=settings.max_body_bytes
+        GuardMiddleware,
+        api_keys=settings.api_keys,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        global_rate_limit=settings.global_rate_limit,
     )
+    app.state.pool = pool
     if settings.rate_limit is not None:
         limiter = Limiter(
             key_func=_rate_limit_key(settings.api_keys),
@@ -482,6 +753,9 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
         app.add_middleware(SlowAPIASGIMiddleware)  # outermost: before keys and body are read
 
     def check(texts: list[str], source: str, target: str) -> None:
+        bad_text = text_problems(texts, "q")
+        if bad_text:
+            raise ApiError(400, "invalid_text", "; ".join(bad_text[:10]))
         problems = [
             f"{role} language {code!r} is not supported"
             for role, code in (("source", source), ("target", target))
@@ -520,22 +794,50 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
                 f"{', '.join(long[:10])} characters; the limit is {settings.max_chars} per text",
             )
 
+    def check_cost(texts: list[str], source: str, beams: int, max_length: int | None) -> None:
+        length = min(max_length or translator.max_tgt_len, translator.max_tgt_len)
+        sentences = sum(
+            sum(1 for part in segment(t, source) if part.is_sentence) for t in texts if t.strip()
+        )
+        cost = sentences * beams * length
+        if cost > settings.max_request_cost:
+            raise ApiError(
+                413,
+                "request_too_expensive",
+                f"this request asks for {cost} decoder row-steps ({sentences} sentences x "
+                f"beam_size {beams} x max_length {length}); the limit is "
+                f"{settings.max_request_cost}: send fewer texts, a smaller beam_size or a "
+                "smaller max_length",
+            )
+
     @app.post("/translate", responses=ERROR_RESPONSES)
     async def translate(body: TranslateRequest) -> TranslateResponse:
         """Translate one text or a batch of texts from ``source`` to ``target``."""
         texts = [body.q] if isinstance(body.q, str) else body.q
         check(texts, body.source, body.target)
-        job = functools.partial(
-            translator.translate_detailed,
-            texts,
-            body.source,
-            body.target,
-            num_beams=body.beam_size,
-            max_length=body.max_length,
-        )
+        check_cost(texts, body.source, body.beam_size, body.max_length)
+
+        def job(should_stop: StopCheck) -> list[Translation]:
+            return translator.translate_detailed(
+                texts,
+                body.source,
+                body.target,
+                num_beams=body.beam_size,
+                max_length=body.max_length,
+                should_stop=should_stop,
+            )
+
         try:
             out = await pool.run(job)
-        except TimeoutError:
+        except PoolFullError as exc:
+            raise ApiError(
+                503,
+                "busy",
+                f"all {settings.max_concurrency} workers are busy and {settings.max_queue} "
+                "requests are waiting; retry later",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
+        except (TimeoutError, SearchCancelled):
             raise ApiError(
                 504,
                 "timeout",
@@ -601,17 +903,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rate-limit",
         default=d.rate_limit,
-        help="per key or client address and endpoint, e.g. 60/minute; 'off' disables",
+        help="per key or client address and endpoint, e.g. 60/minute; 'off' disables "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--global-rate-limit",
+        default=d.global_rate_limit,
+        help="all clients together; 'off' disables (default %(default)s)",
     )
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
     p.add_argument("--max-chars", type=int, default=d.max_chars, help="characters per text")
     p.add_argument("--max-batch", type=int, default=d.max_batch, help="texts per request")
+    p.add_argument(
+        "--max-request-cost",
+        type=int,
+        default=d.max_request_cost,
+        help="most non-blank texts x beam_size x max_length per request (default %(default)s)",
+    )
     p.add_argument("--timeout-s", type=float, default=d.timeout_s)
     p.add_argument(
         "--max-concurrency",
         type=int,
         default=d.max_concurrency,
-        help="translations running at once; more requests queue",
+        help="translations running at once (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=d.max_queue,
+        help="requests waiting for a worker; more get 503 (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help="open connections at most (default %(default)s)",
+    )
+    p.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=d.header_timeout_s,
+        help="time to receive request headers (default %(default)s)",
+    )
+    p.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=d.body_timeout_s,
+        help="time to receive the request body (default %(default)s)",
+    )
+    p.add_argument(
+        "--keep-alive-s",
+        type=int,
+        default=d.keep_alive_s,
+        help="idle keep-alive connections close after this (default %(default)s)",
     )
     p.add_argument(
         "--threads",
@@ -622,18 +966,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _rate(value: str) -> str | None:
+    return None if value.strip().lower() in ("off", "none") else value
+
+
 def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> ServerSettings:
-    rate = None if args.rate_limit.strip().lower() in ("off", "none") else args.rate_limit
     settings = ServerSettings(
         host=args.host,
         port=args.port,
         api_keys=load_api_keys(args.api_keys_file, environ.get(API_KEYS_ENV)),
-        rate_limit=rate,
+        rate_limit=_rate(args.rate_limit),
+        global_rate_limit=_rate(args.global_rate_limit),
         max_body_bytes=args.max_body_bytes,
         max_chars=args.max_chars,
         max_batch=args.max_batch,
+        max_request_cost=args.max_request_cost,
         timeout_s=args.timeout_s,
         max_concurrency=args.max_concurrency,
+        max_queue=args.max_queue,
+        max_connections=args.max_connections,
+        header_timeout_s=args.header_timeout_s,
+        body_timeout_s=args.body_timeout_s,
+        keep_alive_s=args.keep_alive_s,
     )
     settings.validate()
     return settings
@@ -648,8 +1002,36 @@ def load_translator(
     return Translator.from_manifest(load_manifest(folder), backend, precision, threads=threads)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
+    """The ``uvicorn.run`` keyword arguments that enforce the connection limits of ``settings``."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "http": guarded_protocol(settings.max_connections, settings.header_timeout_s),
+        # Requests beyond this many open connections or running tasks get uvicorn's 503.
+        "limit_concurrency": settings.max_connections + 1,
+        "timeout_keep_alive": settings.keep_alive_s,
+        "h11_max_incomplete_event_size": 16 * 1024,  # request line + headers
+        "backlog": settings.max_connections,
+        # Rate limits key on the real peer address, not a spoofable header.
+        "proxy_headers": False,
+        "server_header": False,
+        "log_config": None,  # keep main()'s logging and its flood filter
+        "log_level": "info",
+    }
+
+
+def configure_logging() -> None:
+    """INFO logging to stderr, every handler behind a :class:`LogFloodFilter`."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    flood = LogFloodFilter()
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, LogFloodFilter) for f in handler.filters):
+            handler.addFilter(flood)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    configure_logging()
     args = build_parser().parse_args(argv)
     if args.threads is not None and args.threads < 1:
         raise SystemExit(f"error: --threads must be >= 1, got {args.threads}")
@@ -677,15 +1059,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ", ".join(translator.languages),
     )
     app = create_app(translator, settings)
-    # proxy_headers=False: rate limits key on the real peer address, not a spoofable header.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        proxy_headers=False,
-        server_header=False,
-        log_level="info",
-    )
+    uvicorn.run(app, **uvicorn_options(settings))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ Texts come from the arguments, else from ``--input FILE``, else from stdin, one 
 lines stay empty); translations go to stdout or ``--output FILE``, one per line, in order. A text
 of several sentences is translated sentence by sentence; a translation that stopped at the length
 limit is still written, with a warning on stderr. A direction the model was not trained on is
-refused (exit 2).
+refused (exit 2). Input must be UTF-8 without NUL characters (else exit 2, naming the line).
+``--output`` is written to a temporary file and renamed over ``FILE`` only when everything
+succeeded, so an existing file is never left truncated or half-written.
 """
 
 from __future__ import annotations
@@ -18,18 +20,52 @@ from pathlib import Path
 
 from lingolite.search import SearchError
 from lingolite.tokenizer import TokenizerError
+from lingolite.utils import atomic_write_bytes
 from runtime.manifest import ArtifactError, load_manifest
-from runtime.translator import BACKENDS, Translator, TranslatorError, quantized_precision
+from runtime.translator import (
+    BACKENDS,
+    Translator,
+    TranslatorError,
+    quantized_precision,
+    text_problems,
+)
+
+
+class InputError(ValueError):
+    """Input text that is not valid UTF-8 or contains NUL; the message names where."""
+
+
+def decode_utf8(raw: bytes, source: str) -> str:
+    """``raw`` as UTF-8; :class:`InputError` naming the line and byte of the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        bad = raw[exc.start : exc.end]
+        raise InputError(
+            f"{source} is not valid UTF-8: byte(s) {bad!r} at offset {exc.start} (line {line})"
+        ) from None
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:
     if args.text:
-        return list(args.text)
-    raw = args.input.read_text(encoding="utf-8") if args.input else sys.stdin.read()
-    lines = raw.split("\n")
-    if raw.endswith("\n"):
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
+        texts, what = list(args.text), "argument"
+    else:
+        if args.input:
+            raw = decode_utf8(args.input.read_bytes(), f"--input {args.input}")
+        elif hasattr(sys.stdin, "buffer"):
+            raw = decode_utf8(sys.stdin.buffer.read(), "stdin")
+        else:  # a text stream without bytes underneath (tests, embedding)
+            raw = sys.stdin.read()
+        lines = raw.split("\n")
+        if raw.endswith("\n"):
+            lines.pop()
+        texts, what = [line.rstrip("\r") for line in lines], "line"
+    # Arguments are decoded with surrogateescape: invalid UTF-8 shows up as lone surrogates.
+    problems = text_problems(texts, what, start=1)  # 1-based, like editors and shells
+    if problems:
+        raise InputError("invalid input: " + "; ".join(problems[:10]))
+    return texts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +107,14 @@ def main(argv: list[str] | None = None) -> int:
             max_length=args.max_length,
             length_penalty=args.length_penalty,
         )
-    except (ArtifactError, TranslatorError, SearchError, TokenizerError, OSError) as exc:
+    except (
+        ArtifactError,
+        InputError,
+        TranslatorError,
+        SearchError,
+        TokenizerError,
+        OSError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for number, result in enumerate(results, start=1):
@@ -84,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     outputs = [result.text for result in results]
     text = "".join(f"{line}\n" for line in outputs)
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        try:
+            atomic_write_bytes(args.output, text.encode("utf-8"))
+        except OSError as exc:
+            print(f"error: cannot write --output {args.output}: {exc}", file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     return 0

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from lingolite.search import SearchConfig, SentenceBackend, Seq2SeqBackend, TokenIds, decode_batch
+from lingolite.search import (
+    SearchConfig,
+    SentenceBackend,
+    Seq2SeqBackend,
+    StopCheck,
+    TokenIds,
+    decode_batch,
+)
 from lingolite.segment import join, segment, split_long
 from lingolite.tokenizer import Tokenizer
 from runtime.manifest import ArtifactError, Manifest, load_manifest
@@ -31,8 +38,39 @@ Backend = Seq2SeqBackend | SentenceBackend
 BackendFactory = Callable[[Manifest, str, int | None], Backend]
 
 
+# Beam search holds num_beams copies of every cache row: more beams than this buy nothing and
+# only cost memory (``--beams 100000`` would try to allocate terabytes).
+MAX_BEAMS = 64
+
+
 class TranslatorError(ValueError):
     """Invalid translation request; the message names the value and what is allowed."""
+
+
+def text_problems(texts: Sequence[object], what: str = "text", start: int = 0) -> list[str]:
+    """Every text that is not a string of valid Unicode without NUL, named by its index
+    (counted from ``start``).
+
+    Lone surrogates (``"a\\udc80"``, e.g. from invalid UTF-8 decoded with ``surrogateescape``)
+    cannot be encoded as UTF-8, and NUL is a C string terminator in native tokenizers: both are
+    refused here instead of failing deep inside SentencePiece.
+    """
+    problems = []
+    for i, text in enumerate(texts, start):
+        if not isinstance(text, str):
+            problems.append(f"{what} {i} must be a string, got {type(text).__name__}")
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            problems.append(
+                f"{what} {i} is not valid Unicode: {exc.object[exc.start : exc.end]!r} at "
+                f"character {exc.start} (a lone surrogate; invalid UTF-8 input?)"
+            )
+            continue
+        if "\x00" in text:
+            problems.append(f"{what} {i} contains a NUL character at {text.index(chr(0))}")
+    return problems
 
 
 def _onnxruntime(manifest: Manifest, precision: str, threads: int | None) -> Seq2SeqBackend:
@@ -180,6 +218,11 @@ class Translator:
     def languages(self) -> tuple[str, ...]:
         return self.tokenizer.languages
 
+    @property
+    def max_tgt_len(self) -> int:
+        """The model's limit on generated tokens (the default ``max_length``)."""
+        return self.backend.max_tgt_len
+
     def translate(
         self,
         texts: Sequence[str],
@@ -190,6 +233,7 @@ class Translator:
         max_length: int | None = None,
         batch_size: int = 32,
         length_penalty: float = 1.0,
+        should_stop: StopCheck | None = None,
     ) -> list[str]:
         """Translate ``texts`` from ``src`` into ``tgt``; one output per text, in order.
 
@@ -205,6 +249,7 @@ class Translator:
                 max_length=max_length,
                 batch_size=batch_size,
                 length_penalty=length_penalty,
+                should_stop=should_stop,
             )
         ]
 
@@ -218,6 +263,7 @@ class Translator:
         max_length: int | None = None,
         batch_size: int = 32,
         length_penalty: float = 1.0,
+        should_stop: StopCheck | None = None,
     ) -> list[Translation]:
         """Translate ``texts`` sentence by sentence; one :class:`Translation` per text, in order.
 
@@ -225,8 +271,10 @@ class Translator:
         time; blank texts translate to themselves without running the model. ``max_length``
         (generated tokens per sentence) defaults to the model's ``max_tgt_len``; a sentence that
         reaches it without an end-of-sentence token marks its text ``truncated``.
+        ``should_stop`` (e.g. :func:`lingolite.search.deadline_check`) is polled before every
+        decoder step; once it returns True, :class:`lingolite.search.SearchCancelled` is raised.
         """
-        self._check_request(texts, src, tgt, batch_size)
+        self._check_request(texts, src, tgt, batch_size, num_beams)
         length = self.backend.max_tgt_len if max_length is None else max_length
         config = SearchConfig(max_length=length, num_beams=num_beams, length_penalty=length_penalty)
         config.validate(self.backend.max_tgt_len)
@@ -251,6 +299,7 @@ class Translator:
                 eos_id=tok.eos_id,
                 pad_id=tok.pad_id,
                 config=config,
+                should_stop=should_stop,
             )
             for u, ids in zip(rows, hyps, strict=True):
                 # Finished hypotheses hold at most length - 1 tokens (eos took the last step).
@@ -288,12 +337,14 @@ class Translator:
             )
         return pieces
 
-    def _check_request(self, texts: Sequence[str], src: str, tgt: str, batch_size: int) -> None:
+    def _check_request(
+        self, texts: Sequence[str], src: str, tgt: str, batch_size: int, num_beams: int
+    ) -> None:
         problems = []
         if isinstance(texts, str):
             problems.append("texts must be a sequence of strings, not one string")
-        elif not all(isinstance(t, str) for t in texts):
-            problems.append("every text must be a string")
+        else:
+            problems += text_problems(texts)
         supported = list(self.languages)
         for role, lang in (("source", src), ("target", tgt)):
             if lang not in self.languages:
@@ -307,6 +358,8 @@ class Translator:
             )
         if batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {batch_size}")
+        if not 1 <= num_beams <= MAX_BEAMS:
+            problems.append(f"num_beams must be in [1, {MAX_BEAMS}], got {num_beams}")
         if problems:
             raise TranslatorError("; ".join(problems))
 

@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,6 +63,7 @@ class FakeTranslator:
         num_beams: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[Translation]:
         with self._lock:
             self.running += 1
@@ -429,7 +430,7 @@ def real_translator(artifacts: Path) -> Translator:
 def test_end_to_end_with_real_artifacts(real_translator: Translator) -> None:
     client = TestClient(create_app(real_translator, NO_RATE_LIMIT))
     assert [lang["code"] for lang in client.get("/languages").json()] == sorted(LANGS)
-    texts = ["A dog runs in the park.", "Two men are talking.", "", "  ", "\x00 🙂 <2de>"]
+    texts = ["A dog runs in the park.", "Two men are talking.", "", "  ", "\x01 🙂 <2de>"]
     want = real_translator.translate_detailed(texts, "en", "de", num_beams=2, max_length=8)
     r = client.post("/translate", json=body(texts, beam_size=2, max_length=8))
     assert r.status_code == 200

@@ -91,14 +91,36 @@ public final class Manifest {
         problems.add("tokenizer." + key + " must name a file, got " + Json.describe(tok.get(key)));
       }
     }
+    Set<Long> ids = new java.util.HashSet<>();
+    int idCount = 0;
     for (String key : new String[] {"pad_id", "bos_id", "eos_id", "unk_id"}) {
       if (!(tok.get(key) instanceof Long)) {
         problems.add("tokenizer." + key + " must be an integer, got " + Json.describe(tok.get(key)));
+      } else if ((Long) tok.get(key) < 0) {
+        problems.add("tokenizer." + key + " must be >= 0, got " + tok.get(key));
+      } else {
+        ids.add((Long) tok.get(key));
+        idCount++;
       }
     }
     Object langIds = tok.get("lang_ids");
     if (!(langIds instanceof Map) || ((Map<?, ?>) langIds).isEmpty()) {
       problems.add("tokenizer.lang_ids must be a non-empty object, got " + Json.describe(langIds));
+    } else {
+      for (Map.Entry<?, ?> e : ((Map<?, ?>) langIds).entrySet()) {
+        Object id = e.getValue();
+        if (!(id instanceof Long) || (Long) id < 0) {
+          problems.add(
+              "tokenizer.lang_ids." + e.getKey() + " must be an integer >= 0, got "
+                  + Json.describe(id));
+        } else {
+          ids.add((Long) id);
+          idCount++;
+        }
+      }
+    }
+    if (ids.size() != idCount) {
+      problems.add("tokenizer: special and language-tag ids must be distinct");
     }
     Map<String, Object> variants = Json.asObject(data.get("variants"), "variants");
     for (Map.Entry<String, Object> v : variants.entrySet()) {

@@ -177,13 +177,56 @@ public final class SentencePieceTokenizer {
       }
     }
     langIds = Collections.unmodifiableMap(ids);
+    checkIds(vocab);
   }
 
+  /** Every problem with the special and language-tag ids, reported at once. */
+  private void checkIds(Map<String, Object> vocab) {
+    List<String> problems = new ArrayList<>();
+    Object declaredUnk = vocab.get("unk_id");
+    if (declaredUnk != null && Json.asInt(declaredUnk, "unk_id") != unkId) {
+      problems.add("unk_id " + declaredUnk + " is not the UNKNOWN piece's id " + unkId);
+    }
+    Map<String, Integer> special = new LinkedHashMap<>();
+    special.put("unk_id", unkId);
+    if (bosId >= 0) special.put("bos_id", bosId);
+    if (eosId >= 0) special.put("eos_id", eosId);
+    if (padId >= 0) special.put("pad_id", padId);
+    for (Map.Entry<String, Integer> e : langIds.entrySet()) {
+      int id = e.getValue();
+      if (id < 0 || id >= pieces.length) {
+        problems.add(
+            "lang_ids." + e.getKey() + " " + id + " is outside the vocabulary [0, "
+                + pieces.length + ")");
+      } else if (types[id] != PieceType.CONTROL) {
+        problems.add(
+            "lang_ids." + e.getKey() + " " + id + " is a " + types[id]
+                + " piece, not a CONTROL symbol");
+      }
+      special.put("lang_ids." + e.getKey(), id);
+    }
+    if (new java.util.HashSet<>(special.values()).size() != special.size()) {
+      problems.add("special and language-tag ids must be distinct, got " + special);
+    }
+    if (!problems.isEmpty()) {
+      throw new IllegalArgumentException(String.join("; ", problems));
+    }
+  }
+
+  /**
+   * An optional special id: a missing key or -1 (how {@code export.vocab} writes a model without
+   * that piece) is -1; any other value must name a piece.
+   */
   private int optionalId(Map<String, Object> vocab, String key) {
     Object value = vocab.get(key);
-    int id = value == null ? -1 : Json.asInt(value, key);
-    if (id >= pieces.length) {
-      throw new IllegalArgumentException(key + " " + id + " is outside the vocabulary");
+    if (value == null) {
+      return -1;
+    }
+    int id = Json.asInt(value, key);
+    if (id != -1 && (id < 0 || id >= pieces.length)) {
+      throw new IllegalArgumentException(
+          key + " " + id + " is neither -1 (none) nor inside the vocabulary [0, " + pieces.length
+              + ")");
     }
     return id;
   }

@@ -103,6 +103,17 @@ public class ManifestTest {
   }
 
   @Test
+  public void negativeAndDuplicateTokenIdsAreRefused() throws Exception {
+    // tokenizer keys are sorted: "eos_id" is followed by "lang_ids" only inside "tokenizer".
+    String text = manifestText();
+    assertTrue(text.matches("(?s).*\"eos_id\": 2,\\s+\"lang_ids\".*"));
+    writeManifest(text.replaceFirst("\"eos_id\": 2,(\\s+\"lang_ids\")", "\"eos_id\": -5,$1"));
+    assertMentions(refused(), "tokenizer.eos_id must be >= 0, got -5");
+    writeManifest(text.replaceFirst("\"eos_id\": 2,(\\s+\"lang_ids\")", "\"eos_id\": 1,$1"));
+    assertMentions(refused(), "special and language-tag ids must be distinct");
+  }
+
+  @Test
   public void missingFolderAndManifest() throws Exception {
     try {
       Manifest.load(folder.resolve("nope"), true);
