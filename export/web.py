@@ -22,10 +22,12 @@ types a browser insists on (``application/wasm`` for WebAssembly streaming compi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.server
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Final
@@ -42,7 +44,11 @@ PAGE_FILES: Final = ("index.html", "app.js", "style.css")
 VENDOR: Final = (
     ("onnxruntime-web", "dist/ort.wasm.min.mjs", "vendor/ort/ort.wasm.min.mjs"),
     ("onnxruntime-web", "dist/ort-wasm-simd-threaded.mjs", "vendor/ort/ort-wasm-simd-threaded.mjs"),
-    ("onnxruntime-web", "dist/ort-wasm-simd-threaded.wasm", "vendor/ort/ort-wasm-simd-threaded.wasm"),
+    (
+        "onnxruntime-web",
+        "dist/ort-wasm-simd-threaded.wasm",
+        "vendor/ort/ort-wasm-simd-threaded.wasm",
+    ),
     ("sentencex", "dist/esm/index.js", "vendor/sentencex/index.js"),
 )
 MIME_TYPES: Final = {
@@ -130,13 +136,14 @@ def build_site(artifacts: Path, out: Path, *, force: bool = False,
 class SiteHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with the MIME types browsers require; no caching, quiet logs."""
 
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    def guess_type(self, path: str | os.PathLike[str]) -> str:
+        return MIME_TYPES.get(Path(path).suffix.lower()) or super().guess_type(path)
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
 
@@ -150,7 +157,9 @@ def make_server(site: Path, host: str = "127.0.0.1", port: int = 8000) -> http.s
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--artifacts", type=Path, help="ONNX artifact folder (python -m export.onnx)")
+    parser.add_argument(
+        "--artifacts", type=Path, help="ONNX artifact folder (python -m export.onnx)"
+    )
     parser.add_argument("--out", type=Path, help="site folder to write")
     parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
     parser.add_argument("--serve", type=Path, metavar="SITE", help="serve a built site instead")
@@ -162,10 +171,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--serve SITE serves a built site; build with --artifacts/--out first")
         server = make_server(args.serve, port=args.port)
         log.info("serving %s on http://127.0.0.1:%d/ (Ctrl-C stops)", args.serve, args.port)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-        except KeyboardInterrupt:
-            pass
         return
     if args.artifacts is None or args.out is None:
         parser.error("--artifacts and --out are required (or --serve SITE)")

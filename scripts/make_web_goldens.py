@@ -17,7 +17,8 @@ Search goldens are not written here: the Node search test replays the very files
 Usage::
 
     python scripts/make_web_goldens.py --tokenizer pretrained/lingolite-tiny-multi30k \
-        --multi30k ../shared/data/multi30k --general ../shared/data/general --out web_demo/test/golden
+        --multi30k ../shared/data/multi30k --general ../shared/data/general \
+        --out web_demo/test/golden
 """
 
 from __future__ import annotations
@@ -159,7 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tokenizer = Tokenizer.from_pretrained(args.tokenizer)
-    write_gz_json(args.out / "tokenizer.json.gz", tokenizer_golden(tokenizer, args.multi30k, args.general))
+    write_gz_json(
+        args.out / "tokenizer.json.gz", tokenizer_golden(tokenizer, args.multi30k, args.general)
+    )
     write_gz_json(args.out / "segment.json.gz", segment_golden(args.general))
 
 

@@ -2,7 +2,7 @@
 // downloaded). Used by tests/test_web.py (mode "ui": through the page's controls) and
 // benchmarks/web.py (mode "bench": timing through window.lingoliteDemo).
 //
-//   node test/drive.mjs SPEC.json > RESULT.json
+//   node tools/drive.mjs SPEC.json > RESULT.json
 //
 // SPEC: {url, chromium, mode, jobs: [{precision, beams, src, tgt, texts}], screenshot?, pages?}
 // where pages are extra URLs to open and report (error pages). RESULT: {jobs: [{outputs, errors,
@@ -38,10 +38,23 @@ try {
     return page;
   }
 
-  for (const url of spec.pages ?? []) {
+  for (const entry of spec.pages ?? []) {
+    const { url, force } = typeof entry === "string" ? { url: entry } : entry;
     const page = await open(url);
+    if (force && (await page.evaluate(() => document.body.dataset.ready)) === "true") {
+      // Put a pair the pickers do not offer into them and press Translate.
+      await page.evaluate((f) => {
+        for (const id of ["src", "tgt"]) document.getElementById(id).add(new Option(f[id], f[id]));
+        document.getElementById("src").value = f.src;
+        document.getElementById("tgt").value = f.tgt;
+        document.getElementById("source").value = f.text;
+      }, force);
+      await page.click("#translate");
+      await page.waitForFunction(() => Number(document.getElementById("output").dataset.count ?? 0) > 0);
+    }
     result.pages.push({
       url,
+      forced: !!force,
       ready: await page.evaluate(() => document.body.dataset.ready),
       error: await page.evaluate(() => (document.getElementById("error").hidden ? "" : document.getElementById("error").textContent)),
       notice: await page.evaluate(() => (document.getElementById("notice").hidden ? "" : document.getElementById("notice").textContent)),
@@ -57,7 +70,7 @@ try {
   if (result.ready === "true") {
     for (const job of spec.jobs) {
       const out = { ...job, outputs: [], errors: [], speeds: [], stats: [] };
-      if (spec.mode === "bench") {
+      if ((job.mode ?? spec.mode) === "bench") {
         for (const text of job.texts) {
           const stats = await page.evaluate(
             ([t, j]) => window.lingoliteDemo.translate(t, j.src, j.tgt, { precision: j.precision, numBeams: j.beams }),
