@@ -22,6 +22,7 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import platform
 import shutil
 import subprocess
@@ -108,6 +109,7 @@ def native(artifacts: Path, precision: str, texts: list[str]) -> dict[str, Any]:
 def run(
     artifacts: Path, out: Path, data: Path | None, n: int, screenshot: Path | None
 ) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     manifest = load_manifest(artifacts)
     variants = {v.precision: v for v in manifest.variants.values() if v.backend == "onnxruntime"}
     texts = load_sentences(data, n + WARMUP)
@@ -152,14 +154,16 @@ def run(
         "download": download,
         "backends": {},
     }
-    for job in browser["jobs"]:
-        if job.get("mode") == "ui":
-            continue
-        precision = job["precision"]
+    timed_jobs = [job for job in browser["jobs"] if job.get("mode") != "ui"]
+    natives = {job["precision"]: native(artifacts, job["precision"], texts) for job in timed_jobs}
+
+    def same(a: list[str], b: list[str]) -> str:
+        return f"{sum(x == y for x, y in zip(a, b, strict=True))}/{len(a)}"
+
+    for job in timed_jobs:
+        precision, nat = job["precision"], natives[job["precision"]]
         stats = job["stats"][WARMUP:]
         browser_s = sum(s["totalMs"] for s in stats) / 1000
-        nat = native(artifacts, precision, texts)
-        same = sum(a == b for a, b in zip(job["outputs"], nat["outputs"], strict=True))
         results["backends"][precision] = {
             "browser_ms_per_sentence": 1000 * browser_s / len(stats),
             "browser_words_per_s": results["source_words"] / browser_s,
@@ -168,8 +172,18 @@ def run(
             / sum(s["steps"] for s in stats),
             "native_ms_per_sentence": 1000 * nat["total_s"] / len(stats),
             "native_words_per_s": results["source_words"] / nat["total_s"],
-            "identical_outputs": f"{same}/{len(texts)}",
+            "identical_outputs": same(job["outputs"], nat["outputs"]),
         }
+        if precision != "fp32" and "fp32" in natives:  # which int8 stays closer to fp32?
+            reference = natives["fp32"]["outputs"]
+            results["backends"][precision]["browser_same_as_native_fp32"] = same(
+                job["outputs"], reference
+            )
+            results["backends"][precision]["native_same_as_native_fp32"] = same(
+                nat["outputs"], reference
+            )
+    # The machine is shared: the 1-minute load average around the run says how quiet it was.
+    results["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(results), encoding="utf-8")
@@ -206,10 +220,18 @@ def markdown(r: dict[str, Any]) -> str:
         f"on {r['machine']}.",
         "",
         *rows,
+        *[
+            f"{p}: the browser's text equals native fp32's for {b['browser_same_as_native_fp32']}"
+            f" sentences, native {p}'s for {b['native_same_as_native_fp32']}."
+            for p, b in r["backends"].items()
+            if "browser_same_as_native_fp32" in b
+        ],
         "",
         f"Page load to first translation (int8, graphs fetched, verified and compiled on the way): "
         f"{r['first_translation_ms']:.0f} ms (page ready: {r['page_ready_ms']:.0f} ms). "
-        f"Anchor: Firefox Translations ≈ {ANCHOR_WPS} words/s.",
+        f"Anchor: Firefox Translations ≈ {ANCHOR_WPS} words/s. 1-minute load average "
+        f"{r['load_average_1min']['before']:.1f} before, {r['load_average_1min']['after']:.1f} "
+        "after the run.",
         "",
     ])  # fmt: skip
 

@@ -7,7 +7,6 @@ import { SentencePieceTokenizer } from "./lib/tokenizer.js";
 import { Translator } from "./lib/translator.js";
 
 const $ = (id) => document.getElementById(id);
-const loadStart = performance.now();
 
 function showError(error) {
   const box = $("error");
