@@ -220,9 +220,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"on {r['machine']}.",
         "",
         *rows,
+        "",
         *[
-            f"{p}: the browser's text equals native fp32's for {b['browser_same_as_native_fp32']}"
-            f" sentences, native {p}'s for {b['native_same_as_native_fp32']}."
+            f"{p} text identical to native fp32's: browser {b['browser_same_as_native_fp32']}, "
+            f"native {p} {b['native_same_as_native_fp32']}."
             for p, b in r["backends"].items()
             if "browser_same_as_native_fp32" in b
         ],
