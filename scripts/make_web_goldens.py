@@ -7,9 +7,13 @@
     strings of ``scripts/make_android_goldens.py``, and ``encode_source`` with length limits. The
     JS tokenizer must reproduce every id list exactly and decode each back as Python does.
 ``segment.json.gz``
-    The general dev sets joined into paragraphs of 3 to 5 lines (seeded), and the sentences Python
-    ``sentencex`` (the version pinned in pyproject.toml) cuts them into. The JS segmenter is
-    measured against them (the browser has no exact port of sentencex's current rules).
+    The general dev sets joined into paragraphs of 3 to 5 lines (seeded), and the sentences
+    ``lingolite.segment`` (Python ``sentencex``, the version pinned in pyproject.toml) cuts them
+    into. The JS segmenter is measured against them (the browser has no exact port of sentencex's
+    current rules).
+``tokenizer.json.gz`` also holds ``split_long`` cases: newstest2018 sentences cut by
+    ``lingolite.segment.split_long`` to fit small source lengths with the shipped tokenizer, as the
+    runtime cuts over-long sentences; the JS port must cut them identically.
 
 Search goldens are not written here: the Node search test replays the very files
 ``scripts/make_android_goldens.py`` records for the Java core.
@@ -36,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import sentencepiece as spm
-import sentencex
 
+from lingolite.segment import sentences, split_long
 from lingolite.tokenizer import Tokenizer
 
 logger = logging.getLogger("make_web_goldens")
@@ -111,6 +115,17 @@ def tokenizer_golden(tokenizer: Tokenizer, multi30k: Path, general: Path) -> dic
             for max_len in (None, 2, 3, 6):
                 ids = tokenizer.encode_source(text, lang, max_len)
                 sources.append({"text": text, "lang": lang, "max_len": max_len, "ids": ids})
+    split_cases = []
+    long_lines = [t for name, lines in sets.items() if name.startswith("newstest") for t in lines]
+    for text in [*long_lines[:150], "Donaudampfschifffahrtsgesellschaftskapitänsmütze " * 3]:
+        for lang, max_len in ((tokenizer.languages[0], 12), (tokenizer.languages[-1], 24)):
+
+            def fits(piece: str, lang: str = lang, max_len: int = max_len) -> bool:
+                return len(tokenizer.encode_source(piece, lang)) <= max_len
+
+            pieces = split_long(text.strip(), fits)
+            split_cases.append({"text": text.strip(), "lang": lang, "max_len": max_len,
+                                "pieces": pieces})  # fmt: skip
     logger.info("tokenizer: %d cases from %s", len(cases), ", ".join(sets))
     return {
         "spm_sha256": _sha256(tokenizer.model_proto),
@@ -118,6 +133,7 @@ def tokenizer_golden(tokenizer: Tokenizer, multi30k: Path, general: Path) -> dic
         "sets": {name: len(lines) for name, lines in sets.items()},
         "cases": cases,
         "source_cases": sources,
+        "split_long": split_cases,
     }
 
 
@@ -138,8 +154,7 @@ def segment_golden(general: Path) -> dict[str, Any]:
             text = " ".join(lines[start : start + n])
             start += n
             paragraphs.append(
-                {"set": path.name, "lang": lang, "text": text,
-                 "sentences": list(sentencex.segment(lang, text))}
+                {"set": path.name, "lang": lang, "text": text, "sentences": sentences(text, lang)}
             )  # fmt: skip
     logger.info("segment: %d paragraphs", len(paragraphs))
     return {"sentencex": _version("sentencex"), "paragraphs": paragraphs}

@@ -98,6 +98,11 @@ class Demo {
         numBeams: Number($("beams").value),
       });
       $("output").textContent = out.text;
+      if (out.truncated) {
+        const notice = $("notice");
+        notice.hidden = false;
+        notice.textContent = "A sentence reached the length limit before it ended: its translation is cut short.";
+      }
       const perToken = out.steps ? out.decodeMs / out.steps : 0;
       const wps = out.totalMs > 0 ? (out.words / out.totalMs) * 1000 : 0;
       $("speed").textContent =

@@ -74,8 +74,13 @@ export class Artifact {
       return { directions: pairs, fromManifest: false };
     }
     const langs = new Set(this.languages);
+    const valid = (d) => {
+      if (typeof d !== "string") return false;
+      const [src, tgt, ...rest] = d.split("-");
+      return !rest.length && src !== tgt && langs.has(src) && langs.has(tgt);
+    };
     const bad = Array.isArray(listed)
-      ? listed.filter((d) => typeof d !== "string" || !/^[^-]+-[^-]+$/.test(d) || !d.split("-").every((l) => langs.has(l)))
+      ? listed.filter((d, i) => !valid(d) || listed.indexOf(d) !== i)
       : [listed];
     if (bad.length || !listed.length) {
       throw new ArtifactError(`manifest "directions" ${JSON.stringify(bad.length ? bad : listed)} are not pairs of the tokenizer's languages ${JSON.stringify([...langs])}`);

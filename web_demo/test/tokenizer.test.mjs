@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SentencePieceTokenizer, TokenizerError } from "../lib/tokenizer.js";
+import { splitLong } from "../lib/segment.js";
 import { GOLDEN, envFile, readJson } from "./helpers.mjs";
 
 const vocabFile = envFile("LINGOLITE_WEB_VOCAB"); // vocab.json of pretrained/lingolite-tiny-multi30k
@@ -48,4 +49,17 @@ test("bad vocabularies and requests are refused with the value named", { skip: v
   assert.throws(() => new SentencePieceTokenizer({ ...vocab, pieces: noUnk }), /no UNKNOWN piece/);
   // A literal tag in user text is text, never the control symbol (as in Python).
   assert.ok(!tok.encode("<2de> Haus").includes(tok.langId("de")));
+});
+
+test("over-long sentences are cut like lingolite.segment.split_long", { skip: vocabFile.why || false }, () => {
+  const tok = new SentencePieceTokenizer(readJson(vocabFile.file));
+  assert.ok(golden.split_long.length >= 300, `${golden.split_long.length} cases`);
+  let cut = 0;
+  for (const c of golden.split_long) {
+    const fits = (text) => tok.encodeSource(text, c.lang).length <= c.max_len;
+    const pieces = splitLong(c.text, fits);
+    assert.deepEqual(pieces, c.pieces, JSON.stringify({ text: c.text, max_len: c.max_len }));
+    if (pieces.length > 1) cut++;
+  }
+  assert.ok(cut > 100, `only ${cut} cases were cut`);
 });
