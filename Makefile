@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint web
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,21 @@ $(AAPT): | $(JUNIT)
 $(ANDROID_JAR): scripts/fetch_android_platform.py
 	$(PYTHON) scripts/fetch_android_platform.py --out $@
 
-setup: $(VENV)/.installed $(JUNIT) $(AAPT) $(ANDROID_JAR)
+# The browser demo (web_demo/): its npm packages exactly as web_demo/package-lock.json pins them, and
+# Debian's chromium, which its real-browser test drives through playwright-core (no browser download).
+CHROMIUM := /usr/bin/chromium
+WEB_MODULES := web_demo/node_modules/.package-lock.json
+
+$(CHROMIUM): | $(JUNIT)
+	apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+$(WEB_MODULES): web_demo/package.json web_demo/package-lock.json
+	command -v npm >/dev/null || { echo "node and npm (Node >= 20) are required for web_demo/" >&2; exit 1; }
+	npm ci --prefix web_demo --no-audit --no-fund
+	touch $@
+
+setup: $(VENV)/.installed $(JUNIT) $(AAPT) $(ANDROID_JAR) $(CHROMIUM) $(WEB_MODULES)
 
 # The main job: export the shipped model to ONNX Runtime (fp32 + int8) behind the parity gate,
 # then translate with both. The BLEU part of the gate runs when the Multi30k data is present.
@@ -45,6 +59,14 @@ demo: $(VENV)/.installed
 		"A little girl climbs into a wooden playhouse." "Two dogs play in the snow."
 	$(PY) -m runtime.translate --artifacts $(ARTIFACTS) --src de --tgt en --int8 --beams 4 \
 		"Ein Mann fährt Fahrrad auf der Straße."
+
+# The browser demo of the `make demo` export: build the static site and serve it on 127.0.0.1:8000.
+SITE := build/web
+
+web: $(VENV)/.installed $(WEB_MODULES)
+	test -f $(ARTIFACTS)/manifest.json || $(MAKE) demo
+	$(PY) -m export.web --artifacts $(ARTIFACTS) --out $(SITE) --force
+	$(PY) -m export.web --serve $(SITE)
 
 lint: setup
 	$(VENV)/bin/ruff check .

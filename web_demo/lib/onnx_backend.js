@@ -1,0 +1,109 @@
+// ONNX Runtime Web backend for lib/search.js: encoder.onnx + decoder.onnx of an export, fed as
+// runtime/onnx_backend.py feeds them (tokens (b, 1), pos (1,), src_mask, cross K/V, the self
+// cache returned by the previous step, zeros at the start), on the WebAssembly CPU provider.
+import * as ort from "onnxruntime-web";
+
+export { ort };
+
+const ENCODER_OUTPUTS = ["cross_k", "cross_v"];
+const DECODER_OUTPUTS = ["logits", "new_self_k", "new_self_v"];
+
+/** The session options of runtime/onnx_backend.session_options, for the wasm provider. */
+export const SESSION_OPTIONS = {
+  executionProviders: ["wasm"],
+  graphOptimizationLevel: "all",
+  logSeverityLevel: 3,
+  extra: { session: { disable_quant_qdq: "1" } },
+};
+
+/** Rows `rows` of `tensor` along `axis` (the batch axis), as numpy.take does. */
+export function takeRows(tensor, rows, axis) {
+  const dims = tensor.dims;
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const batch = dims[axis];
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const src = tensor.data;
+  const out = new src.constructor(outer * rows.length * inner);
+  for (let o = 0; o < outer; o++) {
+    rows.forEach((r, j) => {
+      const from = (o * batch + r) * inner;
+      out.set(src.subarray(from, from + inner), (o * rows.length + j) * inner);
+    });
+  }
+  const newDims = [...dims];
+  newDims[axis] = rows.length;
+  return new ort.Tensor(tensor.type, out, newDims);
+}
+
+export class OnnxBackend {
+  constructor(encoder, decoder, model) {
+    this.encoder = encoder;
+    this.decoder = decoder;
+    this.model = model;
+    this.maxTgtLen = model.max_tgt_len;
+    this.maxSrcLen = model.max_src_len;
+    const missing = [
+      ...["src_ids", "src_mask"].filter((n) => !encoder.inputNames.includes(n)).map((n) => `encoder input ${n}`),
+      ...ENCODER_OUTPUTS.filter((n) => !encoder.outputNames.includes(n)).map((n) => `encoder output ${n}`),
+      ...DECODER_OUTPUTS.filter((n) => !decoder.outputNames.includes(n)).map((n) => `decoder output ${n}`),
+    ];
+    if (missing.length) throw new Error(`the graphs lack ${missing.join(", ")}`);
+  }
+
+  /** Sessions from the graph bytes (already checked against the manifest). */
+  static async create(encoderBytes, decoderBytes, model) {
+    const encoder = await ort.InferenceSession.create(encoderBytes, SESSION_OPTIONS);
+    const decoder = await ort.InferenceSession.create(decoderBytes, SESSION_OPTIONS);
+    return new OnnxBackend(encoder, decoder, model);
+  }
+
+  async encode(srcIds) {
+    if (srcIds.length > this.maxSrcLen) {
+      throw new Error(`source length ${srcIds.length} exceeds the model's max_src_len (${this.maxSrcLen})`);
+    }
+    const n = srcIds.length;
+    const ids = new ort.Tensor("int64", BigInt64Array.from(srcIds, BigInt), [1, n]);
+    const mask = new ort.Tensor("bool", new Uint8Array(n).fill(1), [1, n]);
+    const out = await this.encoder.run({ src_ids: ids, src_mask: mask }, ENCODER_OUTPUTS);
+    return { srcMask: mask, crossK: out.cross_k, crossV: out.cross_v };
+  }
+
+  takeMemory(memory, rows) {
+    return {
+      srcMask: takeRows(memory.srcMask, rows, 0),
+      crossK: takeRows(memory.crossK, rows, 1),
+      crossV: takeRows(memory.crossV, rows, 1),
+    };
+  }
+
+  /** Zeros (n_decoder_layers, rows, n_kv_heads, max_tgt_len, head_dim), as search.zero_cache. */
+  initCache(rows) {
+    const m = this.model;
+    const dims = [m.n_decoder_layers, rows, m.n_kv_heads, m.max_tgt_len, Math.floor(m.d_model / m.n_heads)];
+    const size = dims.reduce((a, b) => a * b, 1);
+    return [new ort.Tensor("float32", new Float32Array(size), dims), new ort.Tensor("float32", new Float32Array(size), dims)];
+  }
+
+  takeCache(cache, rows) {
+    return cache.map((t) => takeRows(t, rows, 1));
+  }
+
+  async decodeStep(tokens, pos, memory, cache) {
+    const feeds = {
+      tokens: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [tokens.length, 1]),
+      pos: new ort.Tensor("int64", BigInt64Array.from([BigInt(pos)]), [1]),
+      src_mask: memory.srcMask,
+      cross_k: memory.crossK,
+      cross_v: memory.crossV,
+      self_k: cache[0],
+      self_v: cache[1],
+    };
+    const out = await this.decoder.run(feeds, DECODER_OUTPUTS);
+    return { logits: out.logits.data, vocab: out.logits.dims[1], cache: [out.new_self_k, out.new_self_v] };
+  }
+
+  async release() {
+    await this.encoder.release();
+    await this.decoder.release();
+  }
+}

@@ -1,0 +1,72 @@
+// lib/artifact.js with an in-memory "server": manifest checks, file names kept inside the folder,
+// size and sha256 verification (WebCrypto), and the trained directions.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { Artifact, ArtifactError } from "../lib/artifact.js";
+
+const BASE = "http://127.0.0.1:1/artifacts/";
+
+function site(files) {
+  return async (url) => {
+    const body = files[String(url)];
+    if (body === undefined) return new Response("not found", { status: 404 });
+    return new Response(body);
+  };
+}
+
+function manifestFor(files, extra = {}) {
+  const entries = Object.fromEntries(
+    Object.entries(files).map(([name, data]) => [name, { bytes: data.length, sha256: createHash("sha256").update(data).digest("hex") }]),
+  );
+  return {
+    format_version: 1,
+    model: { max_tgt_len: 8 },
+    tokenizer: { languages: ["de", "en", "fr"], vocab: "vocab.json" },
+    variants: {
+      "onnx-fp32": { backend: "onnxruntime", precision: "fp32", files: { encoder: "encoder.onnx", decoder: "decoder.onnx" } },
+    },
+    files: entries,
+    ...extra,
+  };
+}
+
+async function open(files, extra = {}, served = files) {
+  const urls = Object.fromEntries(Object.entries(served).map(([n, d]) => [BASE + n, d]));
+  urls[`${BASE}manifest.json`] = JSON.stringify(manifestFor(files, extra));
+  return Artifact.open(BASE, site(urls));
+}
+
+const FILES = { "vocab.json": Buffer.from('{"a": 1}'), "encoder.onnx": Buffer.from("enc"), "decoder.onnx": Buffer.from("dec") };
+
+test("verified bytes, and every bad file named", async () => {
+  const a = await open(FILES);
+  assert.deepEqual(await a.json("vocab.json"), { a: 1 });
+  assert.deepEqual(a.onnxVariants(), { fp32: { encoder: "encoder.onnx", decoder: "decoder.onnx" } });
+  const tampered = await open(FILES, {}, { ...FILES, "encoder.onnx": Buffer.from("ENC") });
+  await assert.rejects(tampered.bytes("encoder.onnx"), /hash mismatch for encoder.onnx: sha256 [0-9a-f]{64}, the manifest says/);
+  const truncated = await open(FILES, {}, { ...FILES, "decoder.onnx": Buffer.from("de") });
+  await assert.rejects(truncated.bytes("decoder.onnx"), /decoder.onnx has 2 bytes, the manifest says 3/);
+  const missing = await open(FILES, {}, { "vocab.json": FILES["vocab.json"] });
+  await assert.rejects(missing.bytes("encoder.onnx"), /missing file encoder.onnx \(HTTP 404/);
+  await assert.rejects(a.bytes("other.onnx"), /other.onnx is not listed/);
+  for (const bad of ["../x.onnx", "/etc/passwd", "http://evil.example/x", "a//b", "./a"]) {
+    await assert.rejects(a.bytes(bad), (e) => e instanceof ArtifactError && e.message.includes(JSON.stringify(bad)));
+  }
+  await assert.rejects(Artifact.open(BASE, site({})), /missing file .*manifest.json \(HTTP 404\)/);
+  const v2 = { [`${BASE}manifest.json`]: JSON.stringify({ ...manifestFor(FILES), format_version: 2 }) };
+  await assert.rejects(Artifact.open(BASE, site(v2)), /format_version 2 is not supported/);
+});
+
+test("directions from the manifest, or every pair with a flag", async () => {
+  const listed = await open(FILES, { directions: ["en-de", "de-en"] });
+  assert.deepEqual(listed.directions(), { directions: ["en-de", "de-en"], fromManifest: true });
+  const old = await open(FILES);
+  const { directions, fromManifest } = old.directions();
+  assert.equal(fromManifest, false);
+  assert.deepEqual(directions.sort(), ["de-en", "de-fr", "en-de", "en-fr", "fr-de", "fr-en"]);
+  const bad = await open(FILES, { directions: ["en-xx", "en-de"] });
+  assert.throws(() => bad.directions(), /\["en-xx"\] are not pairs of the tokenizer's languages/);
+  const noOnnx = await open(FILES, { variants: {} });
+  assert.throws(() => noOnnx.onnxVariants(), /no onnxruntime variant/);
+});
