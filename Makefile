@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint web
+.PHONY: setup demo test test-plain-clone lint web
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,3 +77,10 @@ lint: setup
 # is fail_under in pyproject.toml).
 test: lint
 	$(PY) -m pytest -q --cov --cov-report=term
+	$(MAKE) --no-print-directory test-plain-clone
+
+# A clone without the sibling ../shared folder: the tests that read shared data, with its path
+# pointing nowhere (they use the committed sample in tests/data or skip what needs the full set).
+test-plain-clone: $(VENV)/.installed
+	LINGOLITE_SHARED_DATA=/nonexistent $(PY) -m pytest -q --no-cov -p no:cacheprovider \
+		tests/test_data.py tests/test_pretrained.py tests/test_android_java.py

@@ -249,7 +249,7 @@ def load_inputs(options: BenchOptions, source: Source) -> Inputs:
     if source.trained and options.data is not None:
         from export.parity import load_bleu_sets
 
-        bleu = load_bleu_sets(options.data, tok.languages, [BLEU_DIRECTION])[0]
+        bleu = load_bleu_sets(options.data, [BLEU_DIRECTION], max_sentences=10**9)[0]
         sources = [tok.encode_source(t, bleu.tgt, max_len=c.max_src_len) for t in bleu.sources]
         return Inputs(
             sources[: s.latency_sentences],
@@ -258,7 +258,8 @@ def load_inputs(options: BenchOptions, source: Source) -> Inputs:
             f"{bleu.name} ({len(sources)} sentences)",
         )
     n = max(s.latency_sentences, s.throughput_sentences)
-    pairs = parity_sentences(tok.languages, n)
+    languages = tok.languages
+    pairs = parity_sentences([(a, b) for a in languages for b in languages if a != b], n)
     sources = [tok.encode_source(text, tgt, max_len=c.max_src_len) for text, tgt in pairs]
     return Inputs(
         sources[: s.latency_sentences],

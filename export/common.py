@@ -47,7 +47,14 @@ from typing import Any
 
 import torch
 
-from export.parity import BleuSet, ParityReport, check_artifacts, parity_inputs, reference_model
+from export.parity import (
+    BLEU_SPLIT,
+    BleuSet,
+    ParityReport,
+    check_artifacts,
+    parity_inputs,
+    reference_model,
+)
 from export.sample import builtin_tokenizer
 from export.vocab import vocab_from_tokenizer, write_vocab
 from lingolite.checkpoint import read_config
@@ -114,8 +121,14 @@ def add_common_arguments(parser: argparse.ArgumentParser, suffix: str) -> None:
     parser.add_argument(
         "--data",
         type=Path,
-        help="corpus folder with test_2016_flickr.{en,de}[.gz]: real parity "
+        help="folder with test sets (--data-split) of the model's directions: real parity "
         "sentences, and the BLEU gate of quantized programs",
+    )
+    parser.add_argument(
+        "--data-split",
+        default=BLEU_SPLIT,
+        help=f"the test set's name in --data, in any corpus form (default {BLEU_SPLIT}); "
+        "directions without one are left out of the gate",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the untrained init")
     parser.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
@@ -132,6 +145,7 @@ class ExportOptions:
     max_src_len: int | None = None
     max_tgt_len: int | None = None
     data: Path | None = None
+    data_split: str = BLEU_SPLIT
     seed: int = 0
     force: bool = False
 
@@ -149,6 +163,7 @@ class ExportOptions:
             max_src_len=args.max_src_len,
             max_tgt_len=args.max_tgt_len,
             data=args.data,
+            data_split=args.data_split,
             seed=args.seed,
             force=args.force,
         )
@@ -247,7 +262,8 @@ def load_source(options: ExportOptions) -> ExportSource:
         directions = all_directions(tokenizer.languages)
     problems += _tokenizer_mismatches(config, tokenizer)
     try:
-        sentences, bleu_sets = parity_inputs(tokenizer, options.data)
+        pairs = [(d.split("-")[0], d.split("-")[1]) for d in directions]
+        sentences, bleu_sets = parity_inputs(pairs, options.data, options.data_split)
     except ValueError as exc:
         problems.append(f"--data {options.data}: {exc}")
     if problems:

@@ -46,6 +46,10 @@ class DataError(ValueError):
     """Missing, ambiguous, misaligned or invalid data; the message names files and values."""
 
 
+class MissingCorpusError(DataError):
+    """No file of a corpus exists in any of the forms (the message lists what was looked for)."""
+
+
 class Direction(NamedTuple):
     """A translation direction, e.g. ``Direction("en", "de")`` for English to German."""
 
@@ -253,7 +257,7 @@ def find_corpus_files(folder: Path, corpus: str, src: str, tgt: str) -> CorpusFi
     if ambiguous:
         raise DataError(f"ambiguous {where}: both plain and .gz files {_names(ambiguous)}")
     if not found:
-        raise DataError(
+        raise MissingCorpusError(
             f"no files for {where}: looked for {corpus}.{src}[.gz] + {corpus}.{tgt}[.gz], "
             f"{corpus}.{src}-{tgt}.{{{src},{tgt}}}[.gz] (either order of the pair) and "
             f"{corpus}.{src}-{tgt}.tsv[.gz]"

@@ -25,10 +25,11 @@ import torch
 import export.parity
 from export.common import ExportError, ExportOptions, add_common_arguments
 from export.onnx import export_onnx, main
-from export.parity import BleuSet, check_parity, parity_sentences
+from export.parity import BleuSet, check_parity, load_bleu_sets, parity_sentences
 from export.sample import builtin_tokenizer, sample_texts
 from lingolite.checkpoint import load_pretrained, save_pretrained
 from lingolite.config import ModelConfig
+from lingolite.data import DataError, read_lines
 from lingolite.generate import EagerBackend, translate_ids
 from lingolite.model import LingoLite
 from lingolite.search import Cache, FloatArray, Memory, SearchConfig
@@ -37,6 +38,7 @@ from lingolite.tokenizer import Tokenizer
 from runtime.manifest import ArtifactError, load_manifest
 from runtime.onnx_backend import OnnxBackend, check_external_data, read_signature
 from runtime.translate import main as translate_main
+from runtime.translator import Translator
 from tests.conftest import TOY_VOCAB_SIZE
 
 TINY_LENGTHS = ["--max-src-len", "32", "--max-tgt-len", "32"]
@@ -52,6 +54,8 @@ TOY_CONFIG: dict[str, Any] = dict(
     max_tgt_len=24,
     tie_embeddings=False,
 )
+# Directions of the toy parity sentences (the toy tokenizer knows de, en and fr).
+TOY_DIRECTIONS = [("en", "de"), ("de", "en"), ("en", "fr"), ("fr", "de")]
 # Scaling the random projections makes the toy model's greedy output depend on its source.
 TOY_WEIGHT_SCALE = 3.0
 
@@ -308,7 +312,10 @@ def test_toy_model_output_depends_on_the_source(
 ) -> None:
     """Guards the parity tests above: identical tokens must not be trivially identical."""
     model = load_pretrained(toy_export[1])
-    sources = [toy_tokenizer.encode_source(t, "de") for t, _ in parity_sentences(["de", "en"], 6)]
+    sources = [
+        toy_tokenizer.encode_source(t, "de")
+        for t, _ in parity_sentences([("de", "en"), ("en", "de")], 6)
+    ]
     outputs = translate_ids(model, sources, SearchConfig(max_length=24))
     assert len({tuple(o) for o in outputs}) >= 3
 
@@ -451,7 +458,7 @@ def toy_model(toy_export: tuple[Path, Path]) -> LingoLite:
 def test_exact_gate_fails_on_small_logit_differences(
     toy_model: LingoLite, toy_tokenizer: Tokenizer
 ) -> None:
-    sentences = parity_sentences(toy_tokenizer.languages, 4)
+    sentences = parity_sentences(TOY_DIRECTIONS, 4)
     report = check_parity(
         toy_model, toy_tokenizer, NoisyBackend(toy_model, 1e-3), sentences, exact=True, trained=True
     )
@@ -461,7 +468,7 @@ def test_exact_gate_fails_on_small_logit_differences(
 
 
 def test_quantized_gates(toy_model: LingoLite, toy_tokenizer: Tokenizer) -> None:
-    sentences = parity_sentences(toy_tokenizer.languages, 8)
+    sentences = parity_sentences(TOY_DIRECTIONS, 8)
     noisy = NoisyBackend(toy_model, 50.0)  # changes most greedy outputs
     untrained = check_parity(toy_model, toy_tokenizer, noisy, sentences, exact=False, trained=False)
     assert untrained.passed and not any(c.gated for c in untrained.checks)
@@ -479,7 +486,7 @@ def test_quantized_gates(toy_model: LingoLite, toy_tokenizer: Tokenizer) -> None
 
 
 def test_bleu_gate(toy_model: LingoLite, toy_tokenizer: Tokenizer) -> None:
-    sentences = parity_sentences(toy_tokenizer.languages, 4)
+    sentences = parity_sentences(TOY_DIRECTIONS, 4)
     texts = sample_texts()
     bleu = BleuSet("sample en-de", "en", "de", texts["en"][:6], texts["de"][:6])
     same = check_parity(
@@ -492,4 +499,76 @@ def test_bleu_gate(toy_model: LingoLite, toy_tokenizer: Tokenizer) -> None:
         bleu_sets=[bleu],
     )
     check = next(c for c in same.checks if c.name == "BLEU drop on sample en-de")
-    assert same.passed and check.gated and check.value == 0.0
+    pooled = next(c for c in same.checks if c.name == "BLEU drop pooled over 1 test set(s)")
+    assert same.passed and not check.gated and pooled.gated and pooled.value == check.value == 0.0
+
+
+def test_bleu_gate_fails_on_a_backend_that_translates_worse(
+    toy_model: LingoLite, toy_tokenizer: Tokenizer
+) -> None:
+    texts = sample_texts()
+    sources = {lang: texts[lang][:6] for lang in ("en", "fr")}
+    eager = Translator(toy_tokenizer, EagerBackend(toy_model), max_src_len=32)
+    # References equal to eager's own output: eager scores 100, a worse backend less.
+    sets = [
+        BleuSet(f"self {src}-de", src, "de", sources[src], eager.translate(sources[src], src, "de"))
+        for src in ("en", "fr")
+    ]
+    report = check_parity(
+        toy_model, toy_tokenizer, NoisyBackend(toy_model, 50.0), parity_sentences(TOY_DIRECTIONS, 4),
+        exact=False, trained=True, bleu_sets=sets,
+    )  # fmt: skip
+    pooled = next(c for c in report.checks if c.name == "BLEU drop pooled over 2 test set(s)")
+    per_set = [c for c in report.checks if c.name.startswith("BLEU drop on self")]
+    assert pooled.gated and not pooled.ok and pooled.value > 1.0
+    assert len(per_set) == 2 and not any(c.gated for c in per_set)
+    assert any("BLEU drop pooled" in f for f in report.failures())
+
+
+def test_bleu_sets_follow_the_directions(toy_corpus_dir: Path) -> None:
+    sets = load_bleu_sets(toy_corpus_dir, [("en", "cs"), ("fr", "en")], max_sentences=5)
+    assert [(s.name, s.src, s.tgt, len(s.sources)) for s in sets] == [
+        ("test_2016_flickr fr-en", "fr", "en", 5)
+    ]
+    assert sets[0].references == read_lines(toy_corpus_dir / "test_2016_flickr.en")[:5]
+    with pytest.raises(
+        DataError, match=r"no 'val' test set for any of the directions en-cs, cs-en"
+    ):
+        load_bleu_sets(toy_corpus_dir, [("en", "cs"), ("cs", "en")], split="val")
+
+
+def test_export_of_a_model_without_english_or_german(tmp_path: Path, toy_corpus_dir: Path) -> None:
+    """Directions, parity sentences and test sets come from the model and --data, not en-de."""
+    data = tmp_path / "data"
+    data.mkdir()
+    # French, and English and German relabelled as Spanish and Italian
+    for split in ("train", "test_2016_flickr"):
+        for old, new in (("fr", "fr"), ("en", "es"), ("de", "it")):
+            shutil.copy(toy_corpus_dir / f"{split}.{old}", data / f"{split}.{new}")
+    tokenizer = Tokenizer.train(
+        {lang: read_lines(data / f"train.{lang}") for lang in ("es", "fr", "it")},
+        vocab_size=TOY_VOCAB_SIZE,
+    )
+    checkpoint = write_toy_checkpoint(tmp_path / "ckpt", tokenizer.save(tmp_path / "tok"))
+    out = export_onnx(
+        ExportOptions(out=tmp_path / "onnx", checkpoint=checkpoint, data=data), "none"
+    )
+    manifest = load_manifest(out)
+    assert sorted(manifest.directions) == ["es-fr", "es-it", "fr-es", "fr-it", "it-es", "it-fr"]
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["passed"]
+    # 24 sample sentences + 16 lines of each of the 6 directions' test sets, identical to eager
+    (greedy,) = [
+        c for r in parity["variants"].values() for c in r["checks"]
+        if c["name"] == "greedy sentences identical to eager"
+    ]  # fmt: skip
+    assert greedy["detail"] == "120/120 sentences"
+    translator = Translator.from_artifacts(out)
+    assert (
+        translator.translate(["un homme"], "fr", "es")[0]
+        == Translator(
+            tokenizer, EagerBackend(load_pretrained(checkpoint)), max_src_len=32
+        ).translate(["un homme"], "fr", "es")[0]
+    )
+    with pytest.raises(ValueError, match="unknown target language 'de'"):
+        translator.translate(["un homme"], "fr", "de")

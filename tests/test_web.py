@@ -30,6 +30,8 @@ from export.common import ExportOptions
 from export.onnx import export_onnx
 from export.vocab import export_vocab
 from export.web import VENDOR, WebBuildError, build_site, make_server
+from runtime.manifest import load_manifest
+from runtime.translate import main as translate_main
 from runtime.translator import Translator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,3 +274,15 @@ def test_browser_translates_like_python(site: Path, served: str, tmp_path: Path)
     assert not result["consoleErrors"] or all(
         any(name in line for name in pages.values()) for line in result["consoleErrors"]
     ), result["consoleErrors"]
+
+
+def test_the_shipped_export_refuses_an_untrained_direction(
+    shipped_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fr-de: both languages are in the vocabulary, the direction was never trained."""
+    assert load_manifest(shipped_onnx).directions == ["en-de", "de-en", "en-fr", "fr-en"]
+    args = ["--artifacts", str(shipped_onnx), "--src", "fr", "--tgt", "de", "Bonjour."]
+    assert translate_main(args) == 2
+    err = capsys.readouterr().err
+    assert "direction fr-de was not trained" in err and "en-de, de-en, en-fr, fr-en" in err
+    assert translate_main([*args[:4], "--tgt", "en", "Bonjour."]) == 0
