@@ -241,3 +241,20 @@ def test_data_pass_memory_does_not_grow_with_corpus_size(tmp_path: Path) -> None
     small = data_pass_growth(tmp_path / "small", 20_000)
     large = data_pass_growth(tmp_path / "large", 200_000)
     assert large["grew_kib"] - small["grew_kib"] < 4 * 1024, (small, large)
+
+
+def test_data_pass_benchmark_writes_its_report(tmp_path: Path) -> None:
+    from benchmarks import data_pass
+
+    out = tmp_path / "data_pass.json"
+    assert (
+        data_pass.main(["--sizes", "300,3000", "--out", str(out), "--workdir", str(tmp_path)]) == 0
+    )
+    data = json.loads(out.read_text())
+    assert [(r["pairs"], r["kept"], r["duplicates"]) for r in data["runs"]] == [
+        (300, 297, 3), (3000, 2970, 30)
+    ]  # fmt: skip
+    assert data["rss_ratio"] > 0 and "peak RSS" in out.with_suffix(".md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data_pass.json", "data_pass.md"]
+    with pytest.raises(SystemExit):
+        data_pass.main(["--sizes", "ten"])
