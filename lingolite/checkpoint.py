@@ -91,15 +91,20 @@ def read_config(directory: Path | str) -> tuple[ModelConfig, dict[str, Any]]:
     return config, data
 
 
-def load_state(directory: Path | str, name: str) -> dict[str, torch.Tensor]:
-    """Load a safetensors file named in a checkpoint's JSON, refusing anything else."""
-    directory = Path(directory)
+def _weights_path(directory: Path | str, name: str) -> Path:
+    """The weights file ``name`` of a checkpoint folder: inside it, and present."""
     try:
-        path = resolve_inside(directory, name, "weights file")
+        path = resolve_inside(Path(directory), name, "weights file")
     except ValueError as exc:
         raise CheckpointError(str(exc)) from exc
     if not path.is_file():
         raise CheckpointError(f"weights file {path} is missing")
+    return path
+
+
+def load_state(directory: Path | str, name: str) -> dict[str, torch.Tensor]:
+    """Load a safetensors file named in a checkpoint's JSON, refusing anything else."""
+    path = _weights_path(directory, name)
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -110,13 +115,7 @@ def load_state(directory: Path | str, name: str) -> dict[str, torch.Tensor]:
 
 def read_shapes(directory: Path | str, name: str) -> dict[str, tuple[tuple[int, ...], str]]:
     """``{key: (shape, dtype)}`` from a safetensors file's header, without loading a tensor."""
-    directory = Path(directory)
-    try:
-        path = resolve_inside(directory, name, "weights file")
-    except ValueError as exc:
-        raise CheckpointError(str(exc)) from exc
-    if not path.is_file():
-        raise CheckpointError(f"weights file {path} is missing")
+    path = _weights_path(directory, name)
     try:
         with safe_open(str(path), framework="pt") as fh:
             return {
