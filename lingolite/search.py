@@ -18,6 +18,12 @@ The cache rule, as every backend must honour it (the model defines it in
    K/V): a row's cache always describes exactly the prefix of the hypothesis in that row.
 5. At most ``max_tgt_len`` tokens are fed (positions ``0 .. max_tgt_len - 1``).
 
+Results: :func:`generate` returns the best token list per row; :func:`generate_nbest` the same
+search's ``num_hypotheses`` best :class:`Hypothesis` per row, with their scores (beam search keeps
+``num_beams`` finished hypotheses, so ``num_hypotheses <= num_beams``); :func:`generate_stream`
+runs the greedy/sampling loop one step at a time and yields every :class:`Step` as it is decoded
+(the other two consume the same loop).
+
 Stopping early: :func:`generate` takes ``should_stop``, a callable polled before the encoder and
 before every decoder step; when it returns True the search raises :class:`SearchCancelled`. A
 caller with a deadline (the server) uses it so that a timed-out request stops consuming its worker
@@ -29,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -94,6 +100,28 @@ class SearchCancelled(Exception):
 
 
 StopCheck = Callable[[], bool]
+
+
+class Hypothesis(NamedTuple):
+    """One output of the search: its tokens (without BOS and EOS) and its score, the model's
+    log-probability of the tokens (EOS included when it was produced) divided by
+    ``length ** length_penalty`` (:func:`length_normalised`), the quantity beam search ranks by;
+    NaN from a :class:`SentenceBackend`, which reports no scores."""
+
+    tokens: TokenIds
+    score: float
+
+
+class Step(NamedTuple):
+    """One decoder step of greedy search or sampling, for a batch of ``b`` rows.
+
+    ``tokens`` ``(b,)``: the token chosen in every row; ``logprobs`` ``(b,)``: its log-probability
+    under the model (temperature 1); ``live`` ``(b,)``: the rows that had not ended before this
+    step. A live row whose token is EOS ends here; the others append their token."""
+
+    tokens: IntArray
+    logprobs: npt.NDArray[np.float64]
+    live: BoolArray
 
 
 def deadline_check(deadline: float) -> StopCheck:
@@ -217,16 +245,88 @@ def generate(
     >>> [tok.decode(ids) for ids in out]
     ['Deux chiens jouent dans la neige.', '...']
     """
+    nbest = generate_nbest(
+        backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
+        should_stop=should_stop,
+    )  # fmt: skip
+    return [hyps[0].tokens for hyps in nbest]
+
+
+def _resolve(config: SearchConfig | None, max_tgt_len: int) -> SearchConfig:
     config = config or SearchConfig()
-    config.validate(backend.max_tgt_len)
+    config.validate(max_tgt_len)
     if config.max_length is None:
-        config = dataclasses.replace(config, max_length=backend.max_tgt_len)
-    _check_stop(should_stop, 0)
-    memory = backend.encode(src_ids, src_mask)
+        config = dataclasses.replace(config, max_length=max_tgt_len)
+    return config
+
+
+def generate_nbest(
+    backend: Seq2SeqBackend,
+    src_ids: IntArray,
+    src_mask: BoolArray,
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    config: SearchConfig | None = None,
+    num_hypotheses: int = 1,
+    should_stop: StopCheck | None = None,
+) -> list[list[Hypothesis]]:
+    """:func:`generate`, keeping the ``num_hypotheses`` best hypotheses of every row, best first,
+    with their scores (see :class:`Hypothesis`). Beam search yields up to ``num_beams``
+    distinct hypotheses; greedy search and sampling yield one (``num_hypotheses`` must be 1)."""
+    config = _resolve(config, backend.max_tgt_len)
+    if not 1 <= num_hypotheses <= config.num_beams:
+        raise SearchError(
+            f"num_hypotheses must be in [1, num_beams = {config.num_beams}], got {num_hypotheses}"
+        )
     if config.num_beams > 1:
-        return _beam_search(backend, memory, bos_id, eos_id, config, should_stop)
-    rng = np.random.default_rng(config.seed) if config.do_sample else None
-    return _greedy_or_sample(backend, memory, bos_id, eos_id, pad_id, config, rng, should_stop)
+        _check_stop(should_stop, 0)
+        memory = backend.encode(src_ids, src_mask)
+        finished = _beam_search(backend, memory, bos_id, eos_id, config, should_stop)
+        return [[Hypothesis(t, s) for s, t in f.items[:num_hypotheses]] for f in finished]
+    batch = src_ids.shape[0]
+    out: list[TokenIds] = [[] for _ in range(batch)]
+    logp = np.zeros((batch,), dtype=np.float64)
+    ended = np.zeros((batch,), dtype=np.bool_)
+    for step in _steps(backend, src_ids, src_mask, bos_id, eos_id, pad_id, config, should_stop):
+        for row in np.flatnonzero(step.live):
+            logp[row] += step.logprobs[row]
+            if step.tokens[row] == eos_id:
+                ended[row] = True
+            else:
+                out[row].append(int(step.tokens[row]))
+    return [
+        [
+            Hypothesis(
+                out[r],
+                length_normalised(logp[r], len(out[r]) + int(ended[r]), config.length_penalty),
+            )
+        ]
+        for r in range(batch)
+    ]
+
+
+def generate_stream(
+    backend: Seq2SeqBackend,
+    src_ids: IntArray,
+    src_mask: BoolArray,
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    config: SearchConfig | None = None,
+    should_stop: StopCheck | None = None,
+) -> Iterator[Step]:
+    """Greedy search or sampling, one :class:`Step` at a time, as each is decoded: the loop
+    behind :func:`generate` (which consumes it whole), so the tokens are the same. Beam search
+    cannot stream (a beam's prefix may still be replaced): ``num_beams > 1`` is refused."""
+    config = _resolve(config, backend.max_tgt_len)
+    if config.num_beams > 1:
+        raise SearchError(
+            f"streaming needs greedy search or sampling, got num_beams {config.num_beams}"
+        )
+    return _steps(backend, src_ids, src_mask, bos_id, eos_id, pad_id, config, should_stop)
 
 
 @runtime_checkable
@@ -258,15 +358,40 @@ def decode_batch(
 
     A :class:`SentenceBackend` runs its search in native code that cannot be interrupted, so
     ``should_stop`` is polled once before it starts (and after every step for the others)."""
+    nbest = decode_batch_nbest(
+        backend, sources, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
+        should_stop=should_stop,
+    )  # fmt: skip
+    return [hyps[0].tokens for hyps in nbest]
+
+
+def decode_batch_nbest(
+    backend: Seq2SeqBackend | SentenceBackend,
+    sources: Sequence[TokenIds],
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    config: SearchConfig | None = None,
+    num_hypotheses: int = 1,
+    should_stop: StopCheck | None = None,
+) -> list[list[Hypothesis]]:
+    """:func:`decode_batch` with the ``num_hypotheses`` best hypotheses per source and their
+    scores (:func:`generate_nbest`). A :class:`SentenceBackend` gives one hypothesis, scored NaN."""
     config = config or SearchConfig()
     if isinstance(backend, SentenceBackend):
         config.validate(backend.max_tgt_len)
+        if num_hypotheses != 1:
+            raise SearchError(
+                f"num_hypotheses {num_hypotheses} needs the search code's beam search; "
+                f"{type(backend).__name__} returns one hypothesis"
+            )
         _check_stop(should_stop, 0)
-        return backend.translate_ids(sources, config)
+        return [[Hypothesis(ids, math.nan)] for ids in backend.translate_ids(sources, config)]
     src_ids, src_mask = pad_batch(sources, pad_id)
-    return generate(
+    return generate_nbest(
         backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
-        should_stop=should_stop,
+        num_hypotheses=num_hypotheses, should_stop=should_stop,
     )  # fmt: skip
 
 
@@ -275,21 +400,25 @@ def _max_length(config: SearchConfig) -> int:
     return config.max_length
 
 
-def _greedy_or_sample(
+def _steps(
     backend: Seq2SeqBackend,
-    memory: Memory,
+    src_ids: IntArray,
+    src_mask: BoolArray,
     bos_id: int,
     eos_id: int,
     pad_id: int,
     config: SearchConfig,
-    rng: np.random.Generator | None,
     should_stop: StopCheck | None = None,
-) -> list[TokenIds]:
+) -> Iterator[Step]:
+    """The greedy/sampling loop (``config`` resolved by :func:`_resolve`); ends once every row
+    has produced EOS or ``max_length`` steps ran."""
+    _check_stop(should_stop, 0)
+    memory = backend.encode(src_ids, src_mask)
+    rng = np.random.default_rng(config.seed) if config.do_sample else None
     batch = memory.src_mask.shape[0]
     cache = backend.init_cache(batch)
     tokens = np.full((batch,), bos_id, dtype=np.int64)
     done = np.zeros((batch,), dtype=np.bool_)
-    out: list[TokenIds] = [[] for _ in range(batch)]
     for pos in range(_max_length(config)):
         _check_stop(should_stop, pos)
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
@@ -297,16 +426,13 @@ def _greedy_or_sample(
             nxt = logits.argmax(axis=-1).astype(np.int64)
         else:
             nxt = sample_tokens(logits, config, rng)
-        for row in np.flatnonzero(~done):
-            if nxt[row] == eos_id:
-                done[row] = True
-            else:
-                out[row].append(int(nxt[row]))
+        chosen = np.take_along_axis(log_softmax(logits), nxt[:, None], axis=-1)[:, 0]
+        yield Step(nxt, chosen, ~done)
+        done = done | (nxt == eos_id)
         if done.all():
             break
         # Finished rows keep stepping (their outputs are ignored) so shapes stay static.
         tokens = np.where(done, pad_id, nxt).astype(np.int64)
-    return out
 
 
 def sample_tokens(
@@ -399,7 +525,8 @@ def _beam_search(
     eos_id: int,
     config: SearchConfig,
     should_stop: StopCheck | None = None,
-) -> list[TokenIds]:
+) -> list[_Hypotheses]:
+    """Every sentence's ``num_beams`` best finished hypotheses, best first."""
     batch, k = memory.src_mask.shape[0], config.num_beams
     rows = np.repeat(np.arange(batch), k)  # row r*k + j is beam j of sentence r
     memory = memory.take(rows)
@@ -453,4 +580,4 @@ def _beam_search(
                 finished[r].add(
                     length_normalised(score, len(prefix), config.length_penalty), prefix
                 )
-    return [finished[r].items[0][1] for r in range(batch)]
+    return finished

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,11 +13,14 @@ from lingolite.search import (
     BoolArray,
     Cache,
     FloatArray,
+    Hypothesis,
     IntArray,
     Memory,
     SearchConfig,
     SearchError,
     generate,
+    generate_nbest,
+    generate_stream,
     length_normalised,
     log_softmax,
     pad_batch,
@@ -251,3 +255,71 @@ def test_top_candidates_equals_a_stable_full_sort_including_ties() -> None:
         n = int(rng.integers(1, size + 2))
         expected = np.argsort(-scores, kind="stable")[:n]
         assert top_candidates(scores, n).tolist() == expected.tolist()
+
+
+# ---------------------------------------------------------------------------- n-best and streaming
+def nbest(backend: TableBackend, config: SearchConfig, n: int) -> list[list[Hypothesis]]:
+    ids, mask = pad_batch([[5, EOS]], PAD)
+    return generate_nbest(
+        backend, ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=config, num_hypotheses=n
+    )
+
+
+def test_nbest_scores_come_from_the_search_best_first() -> None:
+    config = SearchConfig(max_length=6, num_beams=3, length_penalty=0.0)
+    (hyps,) = nbest(TableBackend(TRAP), config, 3)
+    assert [h.tokens for h in hyps] == [[4, 5], [3, 5], [3, 6]]
+    # length_penalty 0: the scores are the exact log-probabilities of the token paths + EOS.
+    want = [np.log(0.4 * 0.99), np.log(0.6 * 0.34), np.log(0.6 * 0.33)]
+    assert [h.score for h in hyps] == pytest.approx(want, abs=1e-6)
+    assert hyps[0].tokens == run(TableBackend(TRAP), config)[0]  # plain beam output
+    # Greedy scores the same way: its one hypothesis is 3, 5, EOS.
+    (greedy,) = nbest(TableBackend(TRAP), SearchConfig(max_length=6, length_penalty=0.0), 1)
+    assert greedy == [Hypothesis([3, 5], pytest.approx(np.log(0.6 * 0.34), abs=1e-6))]
+    # With length_penalty 1 the score is per token, EOS counted.
+    (normed,) = nbest(TableBackend(TRAP), SearchConfig(max_length=6, num_beams=2), 1)
+    assert normed[0].score == pytest.approx(np.log(0.4 * 0.99) / 3, abs=1e-6)
+
+
+def test_nbest_is_bounded_by_num_beams() -> None:
+    with pytest.raises(SearchError, match=r"num_hypotheses must be in \[1, num_beams = 2\], got 3"):
+        nbest(TableBackend(TRAP), SearchConfig(num_beams=2), 3)
+    with pytest.raises(SearchError, match="got 2"):
+        nbest(TableBackend(TRAP), SearchConfig(), 2)
+
+
+def test_nbest_on_the_eager_model_is_distinct_and_decreasing() -> None:
+    model = small_model(seed=3)
+    ids, mask = pad_batch(SOURCES, PAD)
+    cfg = SearchConfig(max_length=12, num_beams=4)
+    out = generate_nbest(
+        EagerBackend(model), ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=cfg,
+        num_hypotheses=4,
+    )  # fmt: skip
+    assert [hyps[0].tokens for hyps in out] == translate_ids(model, SOURCES, cfg)
+    for hyps in out:
+        scores = [h.score for h in hyps]
+        assert len(hyps) == 4 and scores == sorted(scores, reverse=True)
+        assert len({tuple(h.tokens) for h in hyps}) == 4
+
+
+@pytest.mark.parametrize("sample", [False, True])
+def test_streamed_steps_rebuild_the_plain_output(sample: bool) -> None:
+    model = small_model(seed=4)
+    ids, mask = pad_batch(SOURCES, PAD)
+    cfg = SearchConfig(max_length=12, do_sample=sample, seed=5, top_k=30)
+    kw: dict[str, Any] = {"bos_id": BOS, "eos_id": EOS, "pad_id": PAD, "config": cfg}
+    rows: list[list[int]] = [[] for _ in SOURCES]
+    ended = [False] * len(SOURCES)
+    for step in generate_stream(EagerBackend(model), ids, mask, **kw):
+        for row in np.flatnonzero(step.live):
+            assert not ended[row]
+            if step.tokens[row] == EOS:
+                ended[row] = True
+            else:
+                rows[row].append(int(step.tokens[row]))
+    assert rows == generate(EagerBackend(model), ids, mask, **kw)
+    with pytest.raises(SearchError, match="streaming needs greedy search or sampling"):
+        generate_stream(
+            EagerBackend(model), ids, mask, **{**kw, "config": SearchConfig(num_beams=2)}
+        )
