@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Literal, NamedTuple, TypedDict, Unpack, cast
 
 from lingolite.search import (
     SearchConfig,
@@ -24,9 +25,11 @@ from lingolite.search import (
     Seq2SeqBackend,
     StopCheck,
     TokenIds,
-    decode_batch,
+    decode_batch_nbest,
+    generate_stream,
+    pad_batch,
 )
-from lingolite.segment import join, segment, split_long
+from lingolite.segment import Segment, join, segment, split_long
 from lingolite.tokenizer import Tokenizer
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 
@@ -126,14 +129,55 @@ def quantized_precision(manifest: Manifest, backend: str) -> str:
     )
 
 
+# What to do with a sentence longer than the model's max_src_len: cut it into clauses or word
+# windows that fit ("split"), or refuse the request naming it ("error").
+LongInputPolicy = Literal["split", "error"]
+LONG_INPUT_POLICIES: tuple[LongInputPolicy, ...] = ("split", "error")
+
+
+class ScoredText(NamedTuple):
+    """An alternative translation and its score (see :attr:`Translation.score`)."""
+
+    text: str
+    score: float
+
+
 @dataclass(frozen=True)
 class Translation:
     """One translated text: its ``text``, how many ``sentences`` it had, and whether any of them
-    stopped at the length limit without an end-of-sentence token (``truncated``)."""
+    stopped at the length limit without an end-of-sentence token (``truncated``).
+
+    ``score`` is the sum over the text's sentences (and pieces) of the search's score
+    (:class:`lingolite.search.Hypothesis`: log-probability / length ** length_penalty; with
+    ``length_penalty=0`` the text's exact log-probability); NaN from a backend that reports no
+    scores (CTranslate2), 0 for a blank text. ``alternatives`` holds the next
+    ``num_hypotheses - 1`` translations, best first: alternative ``j`` puts together the
+    ``j + 1``-th best hypothesis of every sentence, so scores never increase along them.
+    ``tokens`` counts the generated tokens of ``text`` (EOS excluded)."""
 
     text: str
     sentences: int
     truncated: bool
+    score: float = 0.0
+    alternatives: tuple[ScoredText, ...] = ()
+    tokens: int = 0
+
+
+class TranslateOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Translator.translate_detailed`."""
+
+    num_beams: int
+    num_hypotheses: int
+    max_length: int | None
+    batch_size: int
+    length_penalty: float
+    do_sample: bool
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int | None
+    on_long_input: LongInputPolicy
+    should_stop: StopCheck | None
 
 
 class Translator:
@@ -156,6 +200,11 @@ class Translator:
     ...                         max_src_len=model.config.max_src_len)
     >>> translator.translate(["Two dogs play in the snow.", ""], src="en", tgt="fr")
     ['Deux chiens jouent dans la neige.', '']
+
+    Options (all through :mod:`lingolite.search`): beam search with ``num_hypotheses`` scored
+    alternatives, sampling (``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``seed``),
+    ``length_penalty``, ``max_length``, ``on_long_input`` (``"split"`` or ``"error"``), and
+    :meth:`translate_stream`, which yields the text as it is decoded.
     """
 
     def __init__(
@@ -224,34 +273,14 @@ class Translator:
         return self.backend.max_tgt_len
 
     def translate(
-        self,
-        texts: Sequence[str],
-        src: str,
-        tgt: str,
-        *,
-        num_beams: int = 1,
-        max_length: int | None = None,
-        batch_size: int = 32,
-        length_penalty: float = 1.0,
-        should_stop: StopCheck | None = None,
+        self, texts: Sequence[str], src: str, tgt: str, **options: Unpack[TranslateOptions]
     ) -> list[str]:
         """Translate ``texts`` from ``src`` into ``tgt``; one output per text, in order.
 
-        See :meth:`translate_detailed`, which also says which outputs were truncated.
+        See :meth:`translate_detailed` for the options; it also gives scores, alternatives and
+        which outputs were truncated.
         """
-        return [
-            t.text
-            for t in self.translate_detailed(
-                texts,
-                src,
-                tgt,
-                num_beams=num_beams,
-                max_length=max_length,
-                batch_size=batch_size,
-                length_penalty=length_penalty,
-                should_stop=should_stop,
-            )
-        ]
+        return [t.text for t in self.translate_detailed(texts, src, tgt, **options)]
 
     def translate_detailed(
         self,
@@ -260,9 +289,16 @@ class Translator:
         tgt: str,
         *,
         num_beams: int = 1,
+        num_hypotheses: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
         length_penalty: float = 1.0,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        on_long_input: LongInputPolicy = "split",
         should_stop: StopCheck | None = None,
     ) -> list[Translation]:
         """Translate ``texts`` sentence by sentence; one :class:`Translation` per text, in order.
@@ -271,54 +307,155 @@ class Translator:
         time; blank texts translate to themselves without running the model. ``max_length``
         (generated tokens per sentence) defaults to the model's ``max_tgt_len``; a sentence that
         reaches it without an end-of-sentence token marks its text ``truncated``.
+        ``num_hypotheses`` (at most ``num_beams``) asks beam search for scored alternatives;
+        ``do_sample`` samples instead of searching (``seed`` makes a call reproducible).
+        A sentence longer than the model's ``max_src_len`` is cut to fit (``on_long_input=
+        "split"``) or refused with :class:`TranslatorError` (``"error"``).
         ``should_stop`` (e.g. :func:`lingolite.search.deadline_check`) is polled before every
         decoder step; once it returns True, :class:`lingolite.search.SearchCancelled` is raised.
         """
-        self._check_request(texts, src, tgt, batch_size, num_beams)
+        self._check_request(texts, src, tgt, batch_size, num_beams, on_long_input)
         length = self.backend.max_tgt_len if max_length is None else max_length
-        config = SearchConfig(max_length=length, num_beams=num_beams, length_penalty=length_penalty)
+        config = SearchConfig(
+            max_length=length, num_beams=num_beams, length_penalty=length_penalty,
+            do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+        )  # fmt: skip
         config.validate(self.backend.max_tgt_len)
+        if not 1 <= num_hypotheses <= num_beams:
+            raise TranslatorError(
+                f"num_hypotheses must be in [1, num_beams = {num_beams}], got {num_hypotheses}"
+            )
         tok = self.tokenizer
         segmented = [segment(text, src) for text in texts]
-        # units[u] = (text index, sentence index within the text, source ids)
-        units: list[tuple[int, int, TokenIds]] = []
-        for t, segments in enumerate(segmented):
-            sentences = [s.text for s in segments if s.is_sentence]
-            for k, sentence in enumerate(sentences):
-                for piece in self._fit(sentence, tgt):
-                    units.append((t, k, tok.encode_source(piece, tgt)))
-        outputs: list[str] = [""] * len(units)
+        units = self._units(segmented, tgt, on_long_input)
+        # hyps[u][j] = (text, score, generated tokens) of the j-th best hypothesis of unit u
+        hyps: list[list[tuple[str, float, int]]] = [[] for _ in units]
         cut = [False] * len(units)
         order = sorted(range(len(units)), key=lambda u: -len(units[u][2]))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            hyps = decode_batch(
+            nbest = decode_batch_nbest(
                 self.backend,
                 [units[u][2] for u in rows],
                 bos_id=tok.bos_id,
                 eos_id=tok.eos_id,
                 pad_id=tok.pad_id,
                 config=config,
+                num_hypotheses=num_hypotheses,
                 should_stop=should_stop,
             )
-            for u, ids in zip(rows, hyps, strict=True):
+            for u, found in zip(rows, nbest, strict=True):
+                hyps[u] = [(self._decode(h.tokens), h.score, len(h.tokens)) for h in found]
                 # Finished hypotheses hold at most length - 1 tokens (eos took the last step).
-                outputs[u], cut[u] = self._decode(ids), len(ids) >= length
-        per_sentence: list[list[list[str]]] = [
-            [[] for s in segments if s.is_sentence] for segments in segmented
-        ]
-        truncated = [False] * len(texts)
-        for (t, k, _), output, was_cut in zip(units, outputs, cut, strict=True):
-            per_sentence[t][k].append(output)
-            truncated[t] = truncated[t] or was_cut
-        return [
-            Translation(
-                text=join(segments, (" ".join(p) for p in per_sentence[t])),
-                sentences=len(per_sentence[t]),
-                truncated=truncated[t],
+                cut[u] = len(found[0].tokens) >= length
+        # per_text[t] = (sentence index, hypotheses, truncated) of text t's units, in order
+        per_text: list[list[tuple[int, list[tuple[str, float, int]], bool]]] = [[] for _ in texts]
+        for (t, k, _), found, was_cut in zip(units, hyps, cut, strict=True):
+            per_text[t].append((k, found, was_cut))
+        return [_assemble(segments, per_text[t]) for t, segments in enumerate(segmented)]
+
+    def translate_stream(
+        self,
+        text: str,
+        src: str,
+        tgt: str,
+        *,
+        max_length: int | None = None,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        on_long_input: LongInputPolicy = "split",
+        should_stop: StopCheck | None = None,
+    ) -> Iterator[str]:
+        """Translate one ``text``, yielding its translation in pieces as they are decoded: the
+        separators between sentences verbatim, and each sentence's text as its tokens arrive
+        (greedy search or sampling, :func:`lingolite.search.generate_stream`). The pieces join to
+        :meth:`translate`'s output for the same greedy options; sampling seeds every sentence
+        with ``seed``, so a sampled stream is reproducible but differs from a batched call. A
+        backend with its own search (CTranslate2) yields whole sentences.
+        """
+        self._check_request([text], src, tgt, 1, 1, on_long_input)
+        config = SearchConfig(
+            max_length=max_length, do_sample=do_sample, temperature=temperature, top_k=top_k,
+            top_p=top_p, seed=seed,
+        )  # fmt: skip
+        config.validate(self.backend.max_tgt_len)
+        segments = segment(text, src)
+        units = self._units([segments], tgt, on_long_input)
+        k = 0
+        for part in segments:
+            if not part.is_sentence:
+                yield part.text
+                continue
+            pieces = [ids for _, sentence, ids in units if sentence == k]
+            for i, ids in enumerate(pieces):
+                if i:
+                    yield " "
+                yield from self._stream_unit(ids, config, should_stop)
+            k += 1
+
+    def _stream_unit(
+        self, ids: TokenIds, config: SearchConfig, should_stop: StopCheck | None
+    ) -> Iterator[str]:
+        tok = self.tokenizer
+        if isinstance(self.backend, SentenceBackend):
+            (found,) = decode_batch_nbest(
+                self.backend, [ids], bos_id=tok.bos_id, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                config=config, should_stop=should_stop,
+            )  # fmt: skip
+            yield self._decode(found[0].tokens)
+            return
+        src_ids, src_mask = pad_batch([ids], tok.pad_id)
+        out: TokenIds = []
+        emitted = ""
+        steps = generate_stream(
+            self.backend, src_ids, src_mask, bos_id=tok.bos_id, eos_id=tok.eos_id,
+            pad_id=tok.pad_id, config=config, should_stop=should_stop,
+        )  # fmt: skip
+        for step in steps:
+            if step.tokens[0] == tok.eos_id:
+                break
+            out.append(int(step.tokens[0]))
+            # Hold back what the next piece may still change: an incomplete UTF-8 byte sequence
+            # (U+FFFD) and trailing spaces.
+            text = self._decode(out).rstrip(" \ufffd")
+            if len(text) > len(emitted) and text.startswith(emitted):
+                yield text[len(emitted) :]
+                emitted = text
+        final = self._decode(out)
+        if not final.startswith(emitted):  # pragma: no cover (SentencePiece prefixes are stable)
+            raise RuntimeError(f"streamed {emitted!r} is not a prefix of the output {final!r}")
+        if len(final) > len(emitted):
+            yield final[len(emitted) :]
+
+    def _units(
+        self, segmented: Sequence[Sequence[Segment]], tgt: str, on_long_input: LongInputPolicy
+    ) -> list[tuple[int, int, TokenIds]]:
+        """``(text index, sentence index within the text, source ids)`` of every piece to
+        translate; a sentence over ``max_src_len`` is cut (``"split"``) or refused, all such
+        sentences named at once (``"error"``)."""
+        units: list[tuple[int, int, TokenIds]] = []
+        too_long: list[str] = []
+        for t, segments in enumerate(segmented):
+            sentences = [s.text for s in segments if s.is_sentence]
+            for k, sentence in enumerate(sentences):
+                if on_long_input == "error":
+                    ids = self.tokenizer.encode_source(sentence, tgt)
+                    if len(ids) > self.max_src_len:
+                        too_long.append(f"text {t} sentence {k} has {len(ids)}")
+                    units.append((t, k, ids))
+                    continue
+                for piece in self._fit(sentence, tgt):
+                    units.append((t, k, self.tokenizer.encode_source(piece, tgt)))
+        if too_long:
+            raise TranslatorError(
+                f"{', '.join(too_long[:10])} tokens; the model reads at most {self.max_src_len} "
+                "(language tag and end of sentence included): shorten them or use "
+                "on_long_input='split'"
             )
-            for t, segments in enumerate(segmented)
-        ]
+        return units
 
     def _fit(self, sentence: str, tgt: str) -> list[str]:
         """``sentence``, or its clauses/word windows when it is longer than ``max_src_len``."""
@@ -338,7 +475,13 @@ class Translator:
         return pieces
 
     def _check_request(
-        self, texts: Sequence[str], src: str, tgt: str, batch_size: int, num_beams: int
+        self,
+        texts: Sequence[str],
+        src: str,
+        tgt: str,
+        batch_size: int,
+        num_beams: int,
+        on_long_input: str = "split",
     ) -> None:
         problems = []
         if isinstance(texts, str):
@@ -360,6 +503,10 @@ class Translator:
             problems.append(f"batch_size must be >= 1, got {batch_size}")
         if not 1 <= num_beams <= MAX_BEAMS:
             problems.append(f"num_beams must be in [1, {MAX_BEAMS}], got {num_beams}")
+        if on_long_input not in LONG_INPUT_POLICIES:
+            problems.append(
+                f"on_long_input must be one of {LONG_INPUT_POLICIES}, got {on_long_input!r}"
+            )
         if problems:
             raise TranslatorError("; ".join(problems))
 
@@ -376,3 +523,28 @@ class Translator:
                 self._warned_unknown = True
             ids = [i if i < vocab else self.tokenizer.unk_id for i in ids]
         return self.tokenizer.decode(ids)
+
+
+def _assemble(
+    segments: Sequence[Segment], units: Sequence[tuple[int, list[tuple[str, float, int]], bool]]
+) -> Translation:
+    """One text's :class:`Translation` from its units, in order: ``(sentence index, hypotheses
+    as (text, score, generated tokens) best first, truncated)``."""
+    sentences = sum(1 for s in segments if s.is_sentence)
+    if not units:
+        return Translation(join(segments, []), sentences, False)
+    texts, scores = [], []
+    for j in range(min(len(found) for _, found, _ in units)):
+        per_sentence: list[list[str]] = [[] for _ in range(sentences)]
+        for k, found, _ in units:
+            per_sentence[k].append(found[j][0])
+        texts.append(join(segments, (" ".join(p) for p in per_sentence)))
+        scores.append(math.fsum(found[j][1] for _, found, _ in units))
+    return Translation(
+        text=texts[0],
+        sentences=sentences,
+        truncated=any(was_cut for _, _, was_cut in units),
+        score=scores[0],
+        alternatives=tuple(ScoredText(t, sc) for t, sc in zip(texts[1:], scores[1:], strict=True)),
+        tokens=sum(found[0][2] for _, found, _ in units),
+    )

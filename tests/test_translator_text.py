@@ -14,7 +14,7 @@ import pytest
 from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory
 from lingolite.segment import segment, split_long
 from lingolite.tokenizer import Tokenizer
-from runtime.translator import Translator, TranslatorError
+from runtime.translator import Translation, Translator, TranslatorError
 
 SHIPPED = Path(__file__).resolve().parents[1] / "pretrained" / "lingolite-tiny-multi30k"
 MAX_SRC_LEN = 24
@@ -133,3 +133,92 @@ def test_untrained_direction_is_refused_naming_the_trained_ones(tokenizer: Token
 def test_segment_round_trips_any_text() -> None:
     for text in ["", "\n", "One.Two", " lead and trail ", "Dr. No. 5 p.m. ok?!\r\n\tNext"]:
         assert "".join(s.text for s in segment(text, "en")) == text
+
+
+# --- Options: n-best, sampling, streaming, long inputs (the shipped model, eager) ----------------
+
+
+@pytest.fixture(scope="module")
+def shipped(tokenizer: Tokenizer) -> Translator:
+    from lingolite.checkpoint import load_pretrained
+    from lingolite.generate import EagerBackend
+
+    model = load_pretrained(SHIPPED)
+    return Translator(tokenizer, EagerBackend(model), max_src_len=model.config.max_src_len)
+
+
+TEXTS = ["Two dogs play in the snow. A man is riding a red bike.", "A girl sings.", ""]
+
+
+def test_nbest_first_hypothesis_is_the_plain_beam_output(shipped: Translator) -> None:
+    plain = shipped.translate(TEXTS, "en", "de", num_beams=4)
+    detailed = shipped.translate_detailed(TEXTS, "en", "de", num_beams=4, num_hypotheses=3)
+    assert [t.text for t in detailed] == plain
+    for t in detailed[:2]:
+        scores = [t.score, *(a.score for a in t.alternatives)]
+        assert len(t.alternatives) == 2 and scores == sorted(scores, reverse=True)
+        assert all(np.isfinite(scores)) and t.tokens > 0
+    assert detailed[2] == Translation("", 0, False)  # blank: no model run, nothing to score
+    with pytest.raises(TranslatorError, match=r"num_hypotheses must be in \[1, num_beams = 2\]"):
+        shipped.translate(TEXTS, "en", "de", num_beams=2, num_hypotheses=3)
+
+
+def test_scores_are_the_searchs(shipped: Translator, tokenizer: Tokenizer) -> None:
+    from lingolite.search import SearchConfig, decode_batch_nbest
+
+    sentence = "A girl sings."
+    (t,) = shipped.translate_detailed([sentence], "en", "fr", num_beams=3, num_hypotheses=2)
+    (hyps,) = decode_batch_nbest(
+        shipped.backend, [tokenizer.encode_source(sentence, "fr")], bos_id=tokenizer.bos_id,
+        eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id,
+        config=SearchConfig(num_beams=3, max_length=shipped.max_tgt_len), num_hypotheses=2,
+    )  # fmt: skip
+    assert (t.score, t.alternatives[0].score) == (hyps[0].score, hyps[1].score)
+    assert t.tokens == len(hyps[0].tokens)
+
+
+def test_seeded_sampling_is_reproducible(shipped: Translator) -> None:
+    kw: dict[str, object] = {"do_sample": True, "temperature": 1.5, "top_p": 0.95, "seed": 11}
+    first = shipped.translate(TEXTS, "en", "de", **kw)  # type: ignore[arg-type]
+    assert shipped.translate(TEXTS, "en", "de", **kw) == first  # type: ignore[arg-type]
+    greedy = shipped.translate(TEXTS, "en", "de")
+    many = {
+        tuple(shipped.translate(TEXTS[:1], "en", "de", do_sample=True, seed=s)) for s in range(6)
+    }
+    assert len(many) > 1 and first[2] == greedy[2] == ""
+
+
+def test_stream_joins_to_the_greedy_output(shipped: Translator) -> None:
+    text = "Two dogs play in the snow.\n\n  A man is riding a red bike. A girl sings."
+    pieces = list(shipped.translate_stream(text, "en", "de"))
+    assert "".join(pieces) == shipped.translate([text], "en", "de")[0]
+    assert len(pieces) > 6 and "\n\n  " in pieces  # token by token, separators verbatim
+    sampled = list(shipped.translate_stream(text, "en", "de", do_sample=True, seed=3))
+    assert sampled == list(shipped.translate_stream(text, "en", "de", do_sample=True, seed=3))
+
+
+def test_stream_splits_long_sentences_like_translate(tokenizer: Tokenizer) -> None:
+    sentence = (
+        ", ".join(f"the {w} man walks down the street" for w in ("tall", "old", "young")) + "."
+    )
+    tr, _ = translator(tokenizer)
+    assert (
+        "".join(tr.translate_stream(sentence, "en", "de"))
+        == tr.translate([sentence], "en", "de")[0]
+        == sentence
+    )
+
+
+def test_long_input_policy_error_names_every_long_sentence(tokenizer: Tokenizer) -> None:
+    long_sentence = "Then " + " ".join(["word"] * 40) + "."
+    tr, backend = translator(tokenizer)
+    with pytest.raises(
+        TranslatorError, match=r"text 1 sentence 1 has \d+ tokens; the model reads at most 24"
+    ):
+        tr.translate(["Hi.", "Ok. " + long_sentence], "en", "de", on_long_input="error")
+    with pytest.raises(TranslatorError, match="text 0 sentence 0"):
+        list(tr.translate_stream(long_sentence, "en", "de", on_long_input="error"))
+    assert backend.encoded_rows == []  # refused before any work
+    with pytest.raises(TranslatorError, match="on_long_input must be one of"):
+        tr.translate(["Hi."], "en", "de", on_long_input="truncate")  # type: ignore[typeddict-item]
+    assert tr.translate([long_sentence], "en", "de") == [long_sentence]  # "split", the default
