@@ -68,10 +68,12 @@ import argparse
 import asyncio
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -86,8 +88,16 @@ import limits.strategies
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from slowapi.middleware import SlowAPIASGIMiddleware
@@ -116,6 +126,7 @@ MAX_BEAMS: Final = 8  # beam search cost grows with the beam; more than 8 buys n
 SERVER_BACKENDS: Final = ("onnxruntime", "ctranslate2")
 MAX_LANGUAGE_CODE_CHARS: Final = 16
 PUBLIC_PATHS: Final = frozenset({"/health", "/openapi.json"})  # no API key needed
+ROUTES: Final = ("/translate", "/languages", "/health", "/metrics", "/openapi.json")
 
 LANGUAGE_NAMES: Final = {
     "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
@@ -147,6 +158,7 @@ class TranslatorLike(Protocol):
         tgt: str,
         *,
         num_beams: int = 1,
+        num_hypotheses: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
         should_stop: StopCheck | None = None,
@@ -189,6 +201,9 @@ class ServerSettings:
     header_timeout_s: float = 10.0  # request line + headers must arrive within this
     body_timeout_s: float = 10.0  # the whole body must arrive within this
     keep_alive_s: int = 5  # idle keep-alive connections close after this
+    # Prometheus metrics at /metrics; like every path but /health, behind the API keys when
+    # keys are configured (always beyond loopback).
+    metrics: bool = True
 
     def validate(self) -> None:
         problems = []
@@ -276,16 +291,14 @@ def match_api_key(given: str | None, keys: Sequence[str]) -> int | None:
 # --- API schema ---------------------------------------------------------------------------
 
 
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
 class ErrorResponse(BaseModel):
-    error: ErrorDetail
+    error: str = Field(description="What went wrong (LibreTranslate's field).")
+    code: str = Field(description="A stable name for the kind of error, e.g. rate_limited.")
 
 
 class TranslateRequest(BaseModel):
+    """LibreTranslate's ``/translate`` fields, plus ``beam_size`` and ``max_length``."""
+
     model_config = ConfigDict(strict=True)
 
     q: str | Annotated[list[str], Field(min_length=1)] = Field(
@@ -293,12 +306,27 @@ class TranslateRequest(BaseModel):
     )
     source: str = Field(min_length=1, max_length=MAX_LANGUAGE_CODE_CHARS, examples=["en"])
     target: str = Field(min_length=1, max_length=MAX_LANGUAGE_CODE_CHARS, examples=["de"])
+    format: str = Field(
+        default="text", max_length=16, description="Only 'text'; 'html' is refused (400)."
+    )
+    alternatives: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_BEAMS - 1,
+        description="How many alternative translations to return besides the best one.",
+    )
+    api_key: str | None = Field(
+        default=None,
+        max_length=256,
+        description="The API key, when not sent in the X-API-Key header.",
+    )
     beam_size: int = Field(
         default=1,
         ge=1,
         le=MAX_BEAMS,
         validation_alias=AliasChoices("beam_size", "num_beams"),
-        description="1 for greedy search; more for beam search. Alias: num_beams.",
+        description="1 for greedy search; more for beam search (at least alternatives + 1 is "
+        "used). Alias: num_beams.",
     )
     max_length: int | None = Field(
         default=None, ge=1, description="Most tokens per translation (default: the model's)."
@@ -306,11 +334,72 @@ class TranslateRequest(BaseModel):
 
 
 class TranslateResponse(BaseModel):
-    translatedText: str | list[str]  # LibreTranslate's field name
+    translatedText: str | list[str]  # LibreTranslate's field names
+    alternatives: list[str] | list[list[str]] | None = Field(
+        default=None, description="Only when alternatives > 0: per text, the next best ones."
+    )
     truncated: bool | list[bool] = Field(
         description="Per text: a sentence reached max_length without ending (its translation "
         "is cut short)."
     )
+
+
+FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
+# /translate reads its body itself (JSON or a form, like LibreTranslate): its schema is given here.
+TRANSLATE_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": TranslateRequest.model_json_schema()}
+            for media in ("application/json", FORM_MEDIA_TYPE)
+        },
+    }
+}
+
+
+def parse_translate_request(media_type: str, raw: bytes) -> TranslateRequest:
+    """A ``/translate`` body, JSON (strict types) or form-encoded (numbers from strings; a
+    repeated ``q`` is a list of texts); ApiError 400 names every problem, 415 other media."""
+    try:
+        if media_type == FORM_MEDIA_TYPE:
+            return TranslateRequest.model_validate(form_fields(raw), strict=False)
+        if media_type in ("", "application/json"):
+            return TranslateRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_request", _validation_message(exc.errors())) from None
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"send application/json or {FORM_MEDIA_TYPE}, not {media_type}",
+    )
+
+
+def form_fields(raw: bytes) -> dict[str, str | list[str]]:
+    """Fields of a form body; invalid UTF-8 survives as lone surrogates (a 400 invalid_text)."""
+    fields = urllib.parse.parse_qs(
+        raw.decode("utf-8", "surrogateescape"),
+        keep_blank_values=True,
+        errors="surrogateescape",
+        max_num_fields=1000,
+    )
+    return {name: values[0] if len(values) == 1 else values for name, values in fields.items()}
+
+
+def body_api_key(media_type: str, raw: bytes) -> str | None:
+    """The ``api_key`` field of a JSON or form body, if it has one."""
+    try:
+        if media_type == FORM_MEDIA_TYPE:
+            value: object = form_fields(raw).get("api_key")
+        else:
+            data = json.loads(raw) if raw else None
+            value = data.get("api_key") if isinstance(data, dict) else None
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def media_type_of(headers: Headers) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 class Language(BaseModel):
@@ -324,7 +413,7 @@ class Health(BaseModel):
 
 
 class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
+    """An error answered as ``{"error": message, "code": code}`` with ``status``."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
@@ -337,19 +426,19 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message}}
+    body = {"error": message, "code": code}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in [
-        (400, "Unsupported language pair or option"),
+        (400, "Invalid body, unsupported language pair, format or option"),
         (401, "Missing API key"),
         (403, "Wrong API key"),
         (408, "Request body not received in time"),
         (413, "Body, text, batch or request cost too large"),
-        (422, "Body is not valid JSON or does not match the schema"),
+        (415, "Body neither JSON nor form-encoded"),
         (429, "Rate limit exceeded"),
         (503, "All workers busy and the queue full"),
         (504, "Translation timed out"),
@@ -383,7 +472,8 @@ class GlobalRateLimit:
 class GuardMiddleware:
     """Checks the API key (401/403) and the global rate limit (429), and reads the body under
     the byte limit (413) and the body deadline (408) before the app sees the request; the app
-    then reads the buffered body."""
+    then reads the buffered body. A key in the ``X-API-Key`` header is checked before the body
+    is read; without one, the key is the body's ``api_key`` field (LibreTranslate's way)."""
 
     def __init__(
         self,
@@ -403,7 +493,10 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refusal = self._refuse_key(headers, scope["path"]) or self._refuse_length(headers)
+        needs_key = bool(self.api_keys) and scope["path"] not in PUBLIC_PATHS
+        header_key = headers.get(API_KEY_HEADER)
+        refusal = self._refuse_key(header_key) if needs_key and header_key is not None else None
+        refusal = refusal or self._refuse_length(headers)
         if refusal is None and self.global_limit is not None and scope["path"] not in PUBLIC_PATHS:
             refusal = self.global_limit.refuse()
         if refusal is not None:
@@ -424,6 +517,11 @@ class GuardMiddleware:
         if isinstance(body, JSONResponse):
             await body(scope, receive, send)
             return
+        if needs_key and header_key is None:  # LibreTranslate clients send api_key in the body
+            refusal = self._refuse_key(body_api_key(media_type_of(headers), body))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -450,14 +548,15 @@ class GuardMiddleware:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _refuse_key(self, headers: Headers, path: str) -> JSONResponse | None:
-        if not self.api_keys or path in PUBLIC_PATHS:
-            return None
-        given = headers.get(API_KEY_HEADER)
+    def _refuse_key(self, given: str | None) -> JSONResponse | None:
         if given is None:
-            return error_response(401, "missing_api_key", "this server needs an X-API-Key header")
+            return error_response(
+                401,
+                "missing_api_key",
+                "this server needs an API key: the X-API-Key header or api_key in the body",
+            )
         if match_api_key(given, self.api_keys) is None:
-            return error_response(403, "invalid_api_key", "the X-API-Key is not valid")
+            return error_response(403, "invalid_api_key", "the API key is not valid")
         return None
 
     def _refuse_length(self, headers: Headers) -> JSONResponse | None:
@@ -496,6 +595,7 @@ class TranslationPool:
 
     def __init__(self, max_concurrency: int, timeout_s: float, max_queue: int = 8) -> None:
         self.timeout_s = timeout_s
+        self.max_concurrency = max_concurrency
         self.capacity = max_concurrency + max_queue
         self._pending = 0  # submitted and not yet finished or dropped
         self._lock = threading.Lock()
@@ -504,6 +604,11 @@ class TranslationPool:
     @property
     def pending(self) -> int:
         return self._pending
+
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a worker."""
+        return max(0, self._pending - self.max_concurrency)
 
     async def run(self, fn: Callable[[StopCheck], T]) -> T:
         with self._lock:
@@ -534,6 +639,79 @@ class TranslationPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ServerMetrics:
+    """The server's Prometheus metrics, in a registry of its own (never the global one)."""
+
+    def __init__(self, pool: TranslationPool) -> None:
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter(
+            "lingolite_http_requests", "HTTP requests by route and status", ["route", "status"],
+            registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "lingolite_http_request_duration_seconds", "Time to answer, by route", ["route"],
+            registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )  # fmt: skip
+        self.errors = Counter(
+            "lingolite_errors", "Error responses by type (the error code)", ["type"], registry=r
+        )
+        self.sentences = Counter(
+            "lingolite_sentences_translated", "Sentences translated", registry=r
+        )
+        self.tokens = Counter("lingolite_tokens_generated", "Tokens generated", registry=r)
+        queue = Gauge("lingolite_queue_depth", "Translations waiting for a worker", registry=r)
+        queue.set_function(lambda: pool.queued)
+        running = Gauge(
+            "lingolite_translations_pending", "Translations running or waiting", registry=r
+        )
+        running.set_function(lambda: pool.pending)
+
+    def count(self, translations: Sequence[Translation]) -> None:
+        self.sentences.inc(sum(t.sentences for t in translations))
+        self.tokens.inc(sum(t.tokens for t in translations))
+
+
+class MetricsMiddleware:
+    """Counts every answer by route and status (those of the guards and rate limits included:
+    it is the outermost layer), times it, and counts error responses by their ``code``."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+        start = time.perf_counter()
+        status, error_body = 500, bytearray()
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and status >= 400:
+                error_body.extend(message.get("body", b"")[: 64 * 1024 - len(error_body)])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+            if status >= 400:
+                self.metrics.errors.labels(_error_code(bytes(error_body), status)).inc()
+
+
+def _error_code(body: bytes, status: int) -> str:
+    """The ``code`` of one of our error bodies; ``http_<status>`` for anything else."""
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return code if isinstance(code, str) and code.isidentifier() else f"http_{status}"
 
 
 def client_bucket(address: str) -> str:
@@ -718,7 +896,7 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", _validation_message(exc.errors()))
+        return error_response(400, "invalid_request", _validation_message(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -750,7 +928,9 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
         limiter.enabled = True
         app.state.limiter = limiter
         app.add_exception_handler(RateLimitExceeded, _on_rate_limited)
-        app.add_middleware(SlowAPIASGIMiddleware)  # outermost: before keys and body are read
+        app.add_middleware(SlowAPIASGIMiddleware)  # before keys and body are read
+    metrics = ServerMetrics(pool)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: sees every answer
 
     def check(texts: list[str], source: str, target: str) -> None:
         bad_text = text_problems(texts, "q")
@@ -810,19 +990,35 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
                 "smaller max_length",
             )
 
-    @app.post("/translate", responses=ERROR_RESPONSES)
-    async def translate(body: TranslateRequest) -> TranslateResponse:
-        """Translate one text or a batch of texts from ``source`` to ``target``."""
+    @app.post(
+        "/translate",
+        responses=ERROR_RESPONSES,
+        response_model_exclude_none=True,
+        openapi_extra=TRANSLATE_BODY,
+    )
+    async def translate(request: Request) -> TranslateResponse:
+        """Translate one text or a batch of texts from ``source`` to ``target`` (a JSON or
+        form-encoded body, like LibreTranslate's)."""
+        body = parse_translate_request(media_type_of(request.headers), await request.body())
         texts = [body.q] if isinstance(body.q, str) else body.q
+        if body.format != "text":
+            raise ApiError(
+                400,
+                "unsupported_format",
+                f"format {body.format!r} is not supported; send plain text with format 'text' "
+                "(HTML would be translated tags and all)",
+            )
         check(texts, body.source, body.target)
-        check_cost(texts, body.source, body.beam_size, body.max_length)
+        beams = max(body.beam_size, body.alternatives + 1)
+        check_cost(texts, body.source, beams, body.max_length)
 
         def job(should_stop: StopCheck) -> list[Translation]:
             return translator.translate_detailed(
                 texts,
                 body.source,
                 body.target,
-                num_beams=body.beam_size,
+                num_beams=beams,
+                num_hypotheses=body.alternatives + 1,
                 max_length=body.max_length,
                 should_stop=should_stop,
             )
@@ -846,10 +1042,18 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
             ) from None
         except ValueError as exc:  # the translator's documented way to reject an input
             raise ApiError(400, "invalid_request", str(exc)) from exc
+        metrics.count(out)
+        alternatives = [[a.text for a in t.alternatives] for t in out]
         if isinstance(body.q, str):
-            return TranslateResponse(translatedText=out[0].text, truncated=out[0].truncated)
+            return TranslateResponse(
+                translatedText=out[0].text,
+                alternatives=alternatives[0] if body.alternatives else None,
+                truncated=out[0].truncated,
+            )
         return TranslateResponse(
-            translatedText=[t.text for t in out], truncated=[t.truncated for t in out]
+            translatedText=[t.text for t in out],
+            alternatives=alternatives if body.alternatives else None,
+            truncated=[t.truncated for t in out],
         )
 
     @app.get("/languages", responses=ERROR_RESPONSES)
@@ -870,8 +1074,16 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
         """Liveness: the model is loaded and the server answers."""
         return Health(status="ok")
 
+    if settings.metrics:
+
+        @app.get("/metrics", response_class=Response, responses=ERROR_RESPONSES)
+        async def prometheus_metrics() -> Response:
+            """Prometheus metrics (text exposition format)."""
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     if settings.rate_limit is not None:
         app.state.limiter.exempt(health)
+    app.state.metrics = metrics
     return app
 
 
@@ -958,6 +1170,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="idle keep-alive connections close after this (default %(default)s)",
     )
     p.add_argument(
+        "--no-metrics",
+        dest="metrics",
+        action="store_false",
+        help="do not serve Prometheus metrics at /metrics (served by default, behind the API "
+        "keys when keys are configured)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -988,6 +1207,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         header_timeout_s=args.header_timeout_s,
         body_timeout_s=args.body_timeout_s,
         keep_alive_s=args.keep_alive_s,
+        metrics=args.metrics,
     )
     settings.validate()
     return settings

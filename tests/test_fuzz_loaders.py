@@ -3,7 +3,7 @@ whatever the input, only the project's documented error types come out.
 
 Documented types: ``ArtifactError`` (manifests), ``CheckpointError`` and ``ConfigError``
 (checkpoint configs), ``TokenizerError`` (tokenizer folders), ``VocabError`` (SentencePiece
-models turned into ``vocab.json``), ``pydantic.ValidationError`` (the request model, a 422), and
+models turned into ``vocab.json``), ``pydantic.ValidationError`` (the request model, a 400), and
 for the server: no 5xx answer. Example counts are bounded and derandomized, so the run is short
 and repeatable.
 """
@@ -212,7 +212,7 @@ def test_fuzzed_sentencepiece_models_raise_only_vocab_error(
 @FUZZ
 @given(payload=JSON)
 def test_fuzzed_requests_raise_only_validation_errors(payload: Any) -> None:
-    with contextlib.suppress(ValidationError):  # a 422
+    with contextlib.suppress(ValidationError):  # a 400
         TranslateRequest.model_validate(payload)
 
 

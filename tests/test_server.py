@@ -33,7 +33,7 @@ from runtime.server import (
     match_api_key,
     settings_from_args,
 )
-from runtime.translator import Translation, Translator
+from runtime.translator import ScoredText, Translation, Translator
 
 LANGS = ["de", "en", "fr"]
 KEY_A, KEY_B = "a" * 20, "b" * 20
@@ -61,6 +61,7 @@ class FakeTranslator:
         tgt: str,
         *,
         num_beams: int = 1,
+        num_hypotheses: int = 1,
         max_length: int | None = None,
         batch_size: int = 32,
         should_stop: Callable[[], bool] | None = None,
@@ -74,6 +75,7 @@ class FakeTranslator:
                     "src": src,
                     "tgt": tgt,
                     "num_beams": num_beams,
+                    "num_hypotheses": num_hypotheses,
                     "max_length": max_length,
                 }
             )
@@ -84,7 +86,21 @@ class FakeTranslator:
             if max_length is not None and max_length > self.max_tgt_len:
                 raise ValueError(f"max_length must be in [1, {self.max_tgt_len}], got {max_length}")
             # A text containing "LONG" stands for one whose sentence hit the length limit.
-            return [Translation(f"<{tgt}> {t.upper()}", 1, "LONG" in t) for t in texts]
+            # Alternative j tags the text with j + 1 stars.
+            return [
+                Translation(
+                    f"<{tgt}> {t.upper()}",
+                    1,
+                    "LONG" in t,
+                    score=-1.0,
+                    alternatives=tuple(
+                        ScoredText(f"<{tgt}> {t.upper()}{'*' * j}", -1.0 - j)
+                        for j in range(1, num_hypotheses)
+                    ),
+                    tokens=len(t.split()),
+                )
+                for t in texts
+            ]
         finally:
             with self._lock:
                 self.running -= 1
@@ -109,11 +125,12 @@ class _Response(Protocol):  # httpx.Response, or httpx2.Response from Starlette'
 
 
 def assert_error(response: _Response, status: int, code: str) -> str:
+    """LibreTranslate's error shape, ``{"error": message}``, plus our ``code``."""
     assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
-    return str(error["message"])
+    answer = response.json()
+    assert set(answer) == {"error", "code"} and answer["code"] == code
+    assert isinstance(answer["error"], str) and answer["error"]
+    return str(answer["error"])
 
 
 # --- Endpoints -------------------------------------------------------------------------------
@@ -132,6 +149,7 @@ def test_translate_one_text_and_a_batch() -> None:
         "src": "en",
         "tgt": "de",
         "num_beams": 3,
+        "num_hypotheses": 1,
         "max_length": 20,
     }
     client.post("/translate", json=body("x", num_beams=2))  # the alias
@@ -187,8 +205,8 @@ def test_untrained_direction_is_refused_naming_the_trained_ones() -> None:
         ["not", "an", "object"],
     ],
 )
-def test_invalid_bodies_are_structured_422(payload: Any) -> None:
-    assert_error(client_for().post("/translate", json=payload), 422, "invalid_request")
+def test_invalid_bodies_are_structured_400(payload: Any) -> None:
+    assert_error(client_for().post("/translate", json=payload), 400, "invalid_request")
 
 
 def test_malformed_json_and_wrong_paths_are_structured() -> None:
@@ -196,7 +214,7 @@ def test_malformed_json_and_wrong_paths_are_structured() -> None:
     r = client.post(
         "/translate", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert_error(r, 422, "invalid_request")
+    assert_error(r, 400, "invalid_request")
     assert_error(client.get("/nope"), 404, "not_found")
     assert_error(client.get("/translate"), 405, "method_not_allowed")
 
@@ -391,7 +409,7 @@ def test_fuzzed_requests_never_give_5xx(keys: tuple[str, ...]) -> None:
         response = case.call(headers=headers)
         assert response.status_code < 500, (case.as_curl_command(), response.text)
         if response.status_code >= 400:
-            assert set(response.json()["error"]) == {"code", "message"}
+            assert set(response.json()) == {"error", "code"}
 
     check()
     assert fake.calls  # some requests got through to the translator
