@@ -350,8 +350,8 @@ class Translator:
                 cut[u] = len(found[0].tokens) >= length
         # per_text[t] = (sentence index, hypotheses, truncated) of text t's units, in order
         per_text: list[list[tuple[int, list[tuple[str, float, int]], bool]]] = [[] for _ in texts]
-        for (t, k, _), found, was_cut in zip(units, hyps, cut, strict=True):
-            per_text[t].append((k, found, was_cut))
+        for (t, k, _), decoded, was_cut in zip(units, hyps, cut, strict=True):
+            per_text[t].append((k, decoded, was_cut))
         return [_assemble(segments, per_text[t]) for t, segments in enumerate(segmented)]
 
     def translate_stream(

@@ -220,5 +220,5 @@ def test_long_input_policy_error_names_every_long_sentence(tokenizer: Tokenizer)
         list(tr.translate_stream(long_sentence, "en", "de", on_long_input="error"))
     assert backend.encoded_rows == []  # refused before any work
     with pytest.raises(TranslatorError, match="on_long_input must be one of"):
-        tr.translate(["Hi."], "en", "de", on_long_input="truncate")  # type: ignore[typeddict-item]
+        tr.translate(["Hi."], "en", "de", on_long_input="truncate")  # type: ignore[arg-type]
     assert tr.translate([long_sentence], "en", "de") == [long_sentence]  # "split", the default
