@@ -1,38 +1,44 @@
 """A local translation server (FastAPI + uvicorn), safe by default. PyTorch-free.
 
 ``python -m runtime.server --artifacts DIR [--backend onnxruntime|ctranslate2]`` loads and
-verifies the artifact folder once, then serves a LibreTranslate-like JSON API:
+verifies the artifact folder once, then serves a LibreTranslate-compatible API (an unmodified
+LibreTranslate client works):
 
 ==========================  ================================================================
-``POST /translate``         ``{"q": str | [str], "source": "en", "target": "de",
-                            "beam_size": 1, "max_length": null}`` ->
-                            ``{"translatedText": str | [str], "truncated": bool | [bool]}``
-                            (``num_beams`` is accepted as an alias of ``beam_size``); texts are
-                            translated sentence by sentence, breaks kept; ``truncated`` flags a
-                            text with a sentence that reached ``max_length`` without ending
+``POST /translate``         JSON or form-encoded ``{"q": str | [str], "source": "en",
+                            "target": "de", "format": "text", "alternatives": 0,
+                            "api_key": null, "beam_size": 1, "max_length": null}`` ->
+                            ``{"translatedText": str | [str], "alternatives": [str] | [[str]],
+                            "truncated": bool | [bool]}`` (``alternatives`` only when asked for;
+                            ``num_beams`` is an alias of ``beam_size``); texts are translated
+                            sentence by sentence, breaks kept; ``truncated`` flags a text with a
+                            sentence that reached ``max_length`` without ending; ``format``
+                            ``html`` is refused (400), never translated tags and all
 ``GET /languages``          ``[{"code": "de", "name": "German", "targets": ["en", ...]}, ...]``:
                             only the directions the model was trained on
 ``GET /health``             ``{"status": "ok"}`` (no API key, no rate limit)
 ``GET /openapi.json``       the OpenAPI schema (no API key)
+``GET /metrics``            Prometheus metrics (off with ``--no-metrics``)
 ==========================  ================================================================
 
 No endpoint loads, swaps or writes models or files.
 
-Every error is ``{"error": {"code": str, "message": str}}`` with these statuses:
+Every error is LibreTranslate's ``{"error": str}`` plus ``"code": str`` with these statuses:
 
 =====  =====================================================================================
-400    unknown language or a direction the model was not trained on (the message names it and
-       the supported ones),
+400    a body that is not valid JSON or does not match the schema (code ``invalid_request``),
+       unknown language or a direction the model was not trained on (the message names it and
+       the supported ones), ``format`` other than ``text``,
        or an option the translator rejects (e.g. ``max_length`` above the model's limit)
-401    ``X-API-Key`` missing (when keys are configured)
-403    ``X-API-Key`` wrong
+401    API key missing (when keys are configured): ``X-API-Key`` header or ``api_key`` field
+403    API key wrong
 404    unknown path; 405 wrong method
 408    the request body did not arrive within ``--body-timeout-s``
 413    request body over ``--max-body-bytes`` (counted on the bytes actually received, so a
        missing or false Content-Length cannot bypass it), a text over ``--max-chars``
        characters, more than ``--max-batch`` texts, or a request whose cost (non-blank texts x
        beams x max_length) exceeds ``--max-request-cost`` (refused before any work starts)
-422    a body that is not valid JSON or does not match the schema (code ``invalid_request``)
+415    a body neither JSON nor form-encoded
 429    over ``--rate-limit`` (per API key, or per client address without one; per endpoint;
        loopback addresses share one bucket, IPv6 addresses one per /64) or over
        ``--global-rate-limit`` (all clients together), with ``Retry-After``
