@@ -513,8 +513,10 @@ def parity_inputs(
     return sentences, bleu_sets
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check an artifact folder against eager PyTorch.")
+def main(argv: list[str] | None = None, prog: str = "python -m export.parity") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Check an artifact folder against eager PyTorch."
+    )
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument(
         "--checkpoint", type=Path, help="the trained checkpoint it was exported from"

@@ -207,9 +207,9 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m lingolite.evaluate") -> int:
     p = argparse.ArgumentParser(
-        prog="python -m lingolite.evaluate", description=__doc__.split("\n\n")[0],
+        prog=prog, description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
     p.add_argument("--checkpoint", type=Path, required=True, help="model folder (e.g. RUN/best)")

@@ -68,8 +68,8 @@ def read_texts(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m runtime.translate") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("text", nargs="*", help="texts to translate (default: --input or stdin)")
     parser.add_argument("--artifacts", type=Path, required=True, help="exported artifact folder")
     parser.add_argument("--src", required=True, help="source language code, e.g. en")
