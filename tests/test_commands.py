@@ -66,7 +66,7 @@ def test_missing_extra_names_the_install(
     def no_torch(name: str) -> None:
         raise ModuleNotFoundError("No module named 'torch'", name="torch")
 
-    monkeypatch.setattr(cli.importlib, "import_module", no_torch)
+    monkeypatch.setattr(importlib, "import_module", no_torch)
     assert cli.main(["train", "--help"]) == 2
     assert "pip install 'lingolite[train]'" in capsys.readouterr().err
 

@@ -16,7 +16,7 @@ from lingolite.generate import EagerBackend
 from lingolite.search import Cache, FloatArray, Memory
 from lingolite.tokenizer import Tokenizer
 from runtime import translate
-from runtime.translator import Translation, TranslatorError
+from runtime.translator import Translation, Translator, TranslatorError
 from tests.helpers import small_model
 
 LINES = 5_000  # about 80 chunks of translate.CHUNK_LINES
@@ -71,7 +71,7 @@ def run(
     raw = CountingRaw(data)
     fake = CopyTranslator(raw, out, fail_at)
     monkeypatch.setattr(translate, "load_manifest", lambda folder: object())
-    monkeypatch.setattr(translate.Translator, "from_manifest", lambda *a, **k: fake)
+    monkeypatch.setattr(Translator, "from_manifest", lambda *a, **k: fake)
     monkeypatch.setattr(sys, "stdin", FakeStdin(raw))
     argv = ["--artifacts", "unused", "--src", "en", "--tgt", "de", "--output", str(out)]
     return translate.main([*argv, "--quiet"]), fake
