@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 
 .PHONY: setup demo test test-plain-clone lint web
 
-$(VENV)/.installed: pyproject.toml
+# Ranges in pyproject.toml, exact tested versions in constraints.txt.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 # The Android demo's Java core is tested on the JVM with JUnit 4 from Debian (needs root, as in CI);

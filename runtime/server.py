@@ -878,9 +878,9 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
 # --- Command line --------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m runtime.server") -> argparse.ArgumentParser:
     d = ServerSettings()
-    p = argparse.ArgumentParser(prog="python -m runtime.server", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--artifacts", type=Path, required=True, help="exported artifact folder")
     p.add_argument(
         "--backend",
@@ -1034,9 +1034,9 @@ def configure_logging() -> None:
             handler.addFilter(flood)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m runtime.server") -> None:
     configure_logging()
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     if args.threads is not None and args.threads < 1:
         raise SystemExit(f"error: --threads must be >= 1, got {args.threads}")
     try:
