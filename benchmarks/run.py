@@ -420,10 +420,8 @@ def versions() -> dict[str, str]:
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.run", description=__doc__.splitlines()[0]
-    )
+def main(argv: list[str] | None = None, prog: str = "python -m benchmarks.run") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(PRESETS), help="preset (seeded, untrained)")
     parser.add_argument("--checkpoint", type=Path, help="trained checkpoint folder")
     parser.add_argument(

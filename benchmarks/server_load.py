@@ -227,8 +227,8 @@ def _latency_summary(lat_ms: npt.NDArray[np.float64]) -> dict[str, float | None]
     return {name: round(float(v), 2) for name, v in values.items()}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmarks.server_load") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--artifacts", type=Path, required=True)
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load")

@@ -237,8 +237,8 @@ def markdown(r: dict[str, Any]) -> str:
     ])  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m benchmarks.web") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--artifacts", type=Path, required=True, help="ONNX artifact folder")
     parser.add_argument("--data", type=Path, help="Multi30k folder (test_2016_flickr.en.gz)")
     parser.add_argument("--sentences", type=int, default=100, help="sentences timed")

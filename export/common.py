@@ -62,7 +62,12 @@ from lingolite.config import PRESETS, ModelConfig
 from lingolite.data import parse_pairs
 from lingolite.model import LingoLite
 from lingolite.tokenizer import CONFIG_FILE, MODEL_FILE, Tokenizer
-from lingolite.utils import EXPORT_MARKERS, atomic_directory, replace_refusal
+from lingolite.utils import (
+    EXPORT_MARKERS,
+    add_quiet_argument,
+    atomic_directory,
+    replace_refusal,
+)
 from runtime.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -132,6 +137,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, suffix: str) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the untrained init")
     parser.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    add_quiet_argument(parser)
 
 
 @dataclass(frozen=True)

@@ -280,8 +280,8 @@ def _log_summary(out: Path, src: ExportSource, progress: Progress) -> None:
     log.info("exported %s model to %s in %.1f s: %s", state, out, progress.elapsed(), sizes)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m export.ctranslate2") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     add_common_arguments(parser, "ctranslate2")
     parser.add_argument(
         "--quantize",

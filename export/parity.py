@@ -75,7 +75,7 @@ from lingolite.search import (
     pad_batch,
 )
 from lingolite.tokenizer import Tokenizer
-from lingolite.utils import set_seed
+from lingolite.utils import add_quiet_argument, progress, set_seed
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 from runtime.translator import Backend, Translator, create_backend
 
@@ -150,7 +150,8 @@ class ParityReport:
         kind = "exact (fp32)" if self.exact else "quantized"
         head = f"parity {self.variant} [{kind}]: {'PASSED' if self.passed else 'FAILED'}"
         lines = [head, *(c.line() for c in self.checks)]
-        lines += [f"  example: {e}" for e in self.examples if not self.passed or not self.exact]
+        if not self.passed or not self.exact:
+            lines += [line for e in self.examples for line in example_lines(e)]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,6 +163,15 @@ class ParityReport:
             "checks": [{**asdict(c), "ok": c.ok} for c in self.checks],
             "examples": self.examples,
         }
+
+
+def example_lines(example: dict[str, Any]) -> list[str]:
+    """A sentence whose greedy output differs: its text, both translations, their first ids."""
+    return [
+        f"  differs ({example['tgt']}): {example['sentence']!r}",
+        f"    eager:   {example.get('eager_text', '')!r}  ids {example['eager']}",
+        f"    backend: {example.get('backend_text', '')!r}  ids {example['backend']}",
+    ]
 
 
 @dataclass(frozen=True)
@@ -260,10 +270,14 @@ def _teacher_steps(outputs: Sequence[TokenIds], bos: int, pad: int, max_tgt: int
 
 
 def _greedy(
-    backend: Backend, sources: Sequence[TokenIds], tokenizer: Tokenizer, max_length: int
+    backend: Backend,
+    sources: Sequence[TokenIds],
+    tokenizer: Tokenizer,
+    max_length: int,
+    desc: str = "greedy",
 ) -> list[TokenIds]:
     out: list[TokenIds] = []
-    for start in range(0, len(sources), BATCH_SIZE):
+    for start in progress(range(0, len(sources), BATCH_SIZE), desc, unit="batch"):
         out += decode_batch(
             backend,
             sources[start : start + BATCH_SIZE],
@@ -323,8 +337,8 @@ def check_parity(
         ]
 
     sources = [tokenizer.encode_source(text, tgt, max_len=c.max_src_len) for text, tgt in sentences]
-    expected = _greedy(ref, sources, tokenizer, c.max_tgt_len)
-    got = _greedy(backend, sources, tokenizer, c.max_tgt_len)
+    expected = _greedy(ref, sources, tokenizer, c.max_tgt_len, f"{variant}: eager")
+    got = _greedy(backend, sources, tokenizer, c.max_tgt_len, f"{variant}: backend")
 
     if not isinstance(backend, SentenceBackend):
         real = sources[:REAL_ROWS]
@@ -368,6 +382,8 @@ def check_parity(
                 {
                     "sentence": sentences[i][0],
                     "tgt": sentences[i][1],
+                    "eager_text": tokenizer.decode(e),
+                    "backend_text": tokenizer.decode(g),
                     "eager": e[:20],
                     "backend": g[:20],
                 }
@@ -395,7 +411,7 @@ def _bleu_checks(
 
     hyps: dict[str, list[list[str]]] = {"eager": [], "backend": []}
     checks = []
-    for bleu_set in bleu_sets:
+    for bleu_set in progress(bleu_sets, "BLEU sets", unit="set"):
         log.info(
             "BLEU on %s: %d sentences, eager then backend", bleu_set.name, len(bleu_set.sources)
         )
@@ -443,7 +459,7 @@ def check_artifacts(
 ) -> dict[str, ParityReport]:
     """:func:`check_parity` for every variant of ``manifest`` (fp32 ones are exact)."""
     reports = {}
-    for name, variant in manifest.variants.items():
+    for name, variant in progress(manifest.variants.items(), "parity", unit="variant"):
         log.info("parity: %s (%s, %s)", name, variant.backend, variant.precision)
         backend = create_backend(manifest, variant.backend, variant.precision)
         reports[name] = check_parity(
@@ -513,8 +529,10 @@ def parity_inputs(
     return sentences, bleu_sets
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check an artifact folder against eager PyTorch.")
+def main(argv: list[str] | None = None, prog: str = "python -m export.parity") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Check an artifact folder against eager PyTorch."
+    )
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument(
         "--checkpoint", type=Path, help="the trained checkpoint it was exported from"
@@ -527,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         default=BLEU_SPLIT,
         help=f"the test set's name in --data, any corpus form (default {BLEU_SPLIT})",
     )
+    add_quiet_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -162,8 +162,8 @@ def export_vocab(tokenizer_dir: Path, out: Path) -> Path:
     return write_vocab(vocab_from_tokenizer(Tokenizer.from_pretrained(tokenizer_dir)), out)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m export.vocab") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokenizer", type=Path, required=True, help="folder with tokenizer.json")
     parser.add_argument("--out", type=Path, required=True, help="artifact folder to write into")
     args = parser.parse_args(argv)

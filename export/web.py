@@ -155,8 +155,8 @@ def make_server(site: Path, host: str = "127.0.0.1", port: int = 8000) -> http.s
     return http.server.ThreadingHTTPServer((host, port), handler)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m export.web") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--artifacts", type=Path, help="ONNX artifact folder (python -m export.onnx)"
     )

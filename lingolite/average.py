@@ -75,10 +75,8 @@ def average_checkpoints(checkpoints: Sequence[Path], out: Path, *, force: bool =
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m lingolite.average", description=__doc__.split("\n")[0]
-    )
+def main(argv: list[str] | None = None, prog: str = "python -m lingolite.average") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="training run folder (with --last)")
     source.add_argument("--checkpoints", type=Path, nargs="+", help="model folders to average")

@@ -124,12 +124,13 @@ class ModelConfig:
             value = getattr(self, name)
             need(value > 0, f"{name} must be > 0, got {value}")
             need(value <= limit, f"{name} must be <= {limit}, got {value}")
-        for name in ("rope_base", "norm_eps", "dropout"):
+        for name in ("rope_base", "norm_eps"):
             value = getattr(self, name)
-            need(math.isfinite(value), f"{name} must be finite, got {value}")
-        need(self.rope_base > 0, f"rope_base must be > 0, got {self.rope_base}")
-        need(self.norm_eps > 0, f"norm_eps must be > 0, got {self.norm_eps}")
-        need(self.norm_eps < 1, f"norm_eps must be < 1, got {self.norm_eps}")
+            need(value > 0 and math.isfinite(value), f"{name} must be finite and > 0, got {value}")
+        need(
+            not math.isfinite(self.norm_eps) or self.norm_eps < 1,
+            f"norm_eps must be < 1, got {self.norm_eps}",
+        )
         need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         if not errors and self.estimated_parameters() > MAX_PARAMETERS:
             errors.append(

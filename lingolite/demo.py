@@ -45,8 +45,8 @@ def run_demo(size: str, seed: int = 0) -> dict[str, object]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m lingolite.demo") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(PRESETS), default="tiny")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -27,7 +27,6 @@ from typing import Any
 import torch
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
-from tqdm import tqdm
 
 from lingolite.checkpoint import load_pretrained, read_config
 from lingolite.data import Direction, parse_pairs, read_parallel
@@ -35,7 +34,7 @@ from lingolite.generate import translate_ids
 from lingolite.model import LingoLite
 from lingolite.search import SearchConfig
 from lingolite.tokenizer import Tokenizer
-from lingolite.utils import atomic_directory
+from lingolite.utils import add_quiet_argument, atomic_directory, progress
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ def translate_texts(
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]), reverse=True)
     hypotheses = [""] * len(sources)
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for chunk in tqdm(chunks, desc=desc, unit="batch", disable=not sys.stderr.isatty()):
+    for chunk in progress(chunks, desc, unit="batch"):
         outputs = translate_ids(model, [sources[i] for i in chunk], search)
         for i, ids in zip(chunk, outputs, strict=True):
             hypotheses[i] = tokenizer.decode(ids)
@@ -207,9 +206,9 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m lingolite.evaluate") -> int:
     p = argparse.ArgumentParser(
-        prog="python -m lingolite.evaluate", description=__doc__.split("\n\n")[0],
+        prog=prog, description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
     p.add_argument("--checkpoint", type=Path, required=True, help="model folder (e.g. RUN/best)")
@@ -229,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--num-threads", type=int, help="torch CPU threads")
+    add_quiet_argument(p)
     args = p.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -98,7 +98,8 @@ def validate_languages(languages: Sequence[str]) -> tuple[str, ...]:
     ]
     if bad:
         problems.append(f"invalid language codes {bad!r} (expected 2-3 lowercase letters)")
-    duplicates = sorted({lang for lang in languages if list(languages).count(lang) > 1})
+    codes = [lang for lang in languages if isinstance(lang, str)]
+    duplicates = sorted({lang for lang in codes if codes.count(lang) > 1})
     if duplicates:
         problems.append(f"duplicate languages {duplicates!r}")
     if problems:

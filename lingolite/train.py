@@ -946,10 +946,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 # ---------------------------------------------------------------------- CLI
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m lingolite.train") -> argparse.ArgumentParser:
     d = TrainConfig(data=Path(), pairs="", out=Path())
     p = argparse.ArgumentParser(
-        prog="python -m lingolite.train", description=__doc__.split("\n\n")[0],
+        prog=prog, description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
     p.add_argument(
@@ -1011,8 +1011,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = vars(build_parser().parse_args(argv))
+def main(argv: list[str] | None = None, prog: str = "python -m lingolite.train") -> int:
+    args = vars(build_parser(prog).parse_args(argv))
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,

@@ -1,7 +1,8 @@
-"""Small shared helpers: seeding and atomic file output."""
+"""Small shared helpers: seeding, atomic file output and progress bars."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -10,12 +11,48 @@ import os
 import random
 import re
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
+from tqdm import tqdm
+
+T = TypeVar("T")
+# Off by `--quiet` (set_quiet); otherwise bars show only when stderr is a terminal.
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """Turn every :func:`progress` bar of this process off (``--quiet``) or back to automatic."""
+    global _quiet
+    _quiet = quiet
+
+
+class _Quiet(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        set_quiet(True)
+        setattr(namespace, self.dest, True)
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``: no progress bars (see :func:`progress`)."""
+    parser.add_argument(
+        "--quiet", action=_Quiet, nargs=0, default=False, help="no progress bars on stderr"
+    )
+
+
+def progress(
+    iterable: Iterable[T], desc: str, *, total: int | None = None, unit: str = "it"
+) -> tqdm[T]:
+    """A tqdm bar on stderr for work a person waits on; silent when stderr is not a terminal
+    (tqdm's ``disable=None``) or after ``set_quiet(True)``. The bar clears itself when done."""
+    disable = True if _quiet else None
+    return tqdm(
+        iterable, desc=desc, total=total, unit=unit, file=sys.stderr, disable=disable, leave=False
+    )
 
 
 def set_seed(seed: int) -> None:
@@ -126,17 +163,20 @@ def atomic_directory(
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``.
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` only if the ``with`` block finishes.
 
-    On any failure (a full disk included) the temporary file is removed and an existing
-    ``path`` keeps its old contents.
+    Writes go to a temporary file beside ``path``; at the end it is fsynced and renamed over
+    ``path``. On any failure (a full disk, an exception in the block) the temporary file is
+    removed and an existing ``path`` keeps its old contents. Memory stays bounded: the caller
+    streams into the handle.
     """
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)  # mkstemp creates it private
@@ -144,6 +184,12 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_writer` (all or nothing)."""
+    with atomic_writer(path, mode) as handle:
+        handle.write(data)
 
 
 def resolve_inside(folder: Path, name: object, what: str = "file") -> Path:

@@ -176,7 +176,7 @@ class SignatureSchema(_Schema):
 
 
 class VariantSchema(_Schema):
-    backend: Literal["onnxruntime", "executorch"]
+    backend: Literal["onnxruntime", "executorch", "ctranslate2"]
     precision: Annotated[str, StringConstraints(min_length=1)]
     files: Annotated[dict[str, FileName], Field(min_length=1)]
     signatures: dict[str, SignatureSchema] = {}

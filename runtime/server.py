@@ -1096,9 +1096,9 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
 # --- Command line --------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m runtime.server") -> argparse.ArgumentParser:
     d = ServerSettings()
-    p = argparse.ArgumentParser(prog="python -m runtime.server", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--artifacts", type=Path, required=True, help="exported artifact folder")
     p.add_argument(
         "--backend",
@@ -1234,8 +1234,12 @@ def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "http": guarded_protocol(settings.max_connections, settings.header_timeout_s),
-        # Requests beyond this many open connections or running tasks get uvicorn's 503.
-        "limit_concurrency": settings.max_connections + 1,
+        # A backstop: requests beyond this many open connections or running tasks get uvicorn's
+        # 503. The protocol keeps connections at max_connections, but a burst of accepts counts
+        # connections it has aborted until their connection_lost callbacks run, so the
+        # backstop leaves that much headroom (measured: a 44-connection burst against a cap of
+        # 16 on a loaded 2-core machine met 503s with the backstop one above the cap).
+        "limit_concurrency": 2 * settings.max_connections + 1,
         "timeout_keep_alive": settings.keep_alive_s,
         "h11_max_incomplete_event_size": 16 * 1024,  # request line + headers
         "backlog": settings.max_connections,
@@ -1256,9 +1260,9 @@ def configure_logging() -> None:
             handler.addFilter(flood)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m runtime.server") -> None:
     configure_logging()
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     if args.threads is not None and args.threads < 1:
         raise SystemExit(f"error: --threads must be >= 1, got {args.threads}")
     try:

@@ -293,13 +293,15 @@ def test_every_unsupported_option_is_reported_at_once(
     checkpoint = tmp_path / "ckpt"
     save_pretrained(LingoLite(small_config(rope_base=10000.1)), checkpoint)
     toy_tokenizer.save(checkpoint)
-    options = ExportOptions(out=checkpoint, checkpoint=checkpoint, force=True)
+    options = ExportOptions(out=tmp_path / "ct2", checkpoint=checkpoint, force=True)
     with pytest.raises(ExportError) as info:
         export_ctranslate2(options)
-    message = str(info.value)
-    assert "rope_base 10000.1 is not exactly representable in float32" in message
-    assert "would replace the checkpoint folder" in message
-    assert (checkpoint / "model.safetensors").is_file()
+    assert "rope_base 10000.1 is not exactly representable in float32" in str(info.value)
+    # --force never replaces a folder that is not an earlier export, such as the checkpoint.
+    over = ExportOptions(out=checkpoint, checkpoint=checkpoint, force=True)
+    with pytest.raises(ExportError, match="holds no earlier LingoLite export"):
+        export_ctranslate2(over)
+    assert (checkpoint / "model.safetensors").is_file() and not (tmp_path / "ct2").exists()
     with pytest.raises(ExportError, match="--quantize 'int16' is not one of"):
         export_ctranslate2(options, quantize="int16")
 

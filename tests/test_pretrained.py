@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,16 @@ from lingolite.tokenizer import Tokenizer
 from tests.conftest import multi30k_or_sample
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "lingolite-tiny-multi30k"
+GENERAL = PRETRAINED.with_name("lingolite-tiny-general")
+
+# (target language, source, greedy output, beam-4 output) of the general model
+GENERAL_EXPECTED = [
+    ("de", "Where is the train station?", "Wo ist der Zug Bahnhof?", "Wo ist der Bahnhof?"),
+    ("fr", "Two dogs play in the snow.", "Deux chiens jouent dans la neige.",
+     "Deux chiens jouent dans la neige."),
+    ("en", "Ein Mann fährt Fahrrad auf der Straße.", "A man is riding a bicycle on the street.",
+     "A man is riding a bicycle on the street."),
+]  # fmt: skip
 
 # (target language, source, exact greedy token ids, their detokenised text)
 EXPECTED = [
@@ -32,11 +43,23 @@ def shipped() -> tuple[LingoLite, Tokenizer]:
     return load_pretrained(PRETRAINED), Tokenizer.from_pretrained(PRETRAINED)
 
 
-def test_shipped_files_are_small_and_safe() -> None:
-    files = {p.name for p in PRETRAINED.iterdir()}
+@pytest.mark.parametrize("folder", [PRETRAINED, GENERAL], ids=lambda p: p.name)
+def test_shipped_files_are_small_and_safe(folder: Path) -> None:
+    files = {p.name for p in folder.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "spm.model", "README.md"} <= files
     assert not any(name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")) for name in files)
-    assert sum(p.stat().st_size for p in PRETRAINED.iterdir()) <= 25 * 1024 * 1024
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= 25 * 1024 * 1024
+    training = json.loads((folder / "config.json").read_text())["training"]
+    assert training["pairs"] == ["en-de", "de-en", "en-fr", "fr-en"]  # what the manifest serves
+
+
+def test_general_model_translates_exactly_as_recorded() -> None:
+    """Greedy and beam 4 on the general model; everyday text where the Multi30k model fails."""
+    model, tokenizer = load_pretrained(GENERAL), Tokenizer.from_pretrained(GENERAL)
+    for tgt, source, greedy, beam in GENERAL_EXPECTED:
+        src = tokenizer.encode_source(source, tgt)
+        assert tokenizer.decode(translate_ids(model, [src], SearchConfig())[0]) == greedy
+        assert tokenizer.decode(translate_ids(model, [src], SearchConfig(num_beams=4))[0]) == beam
 
 
 def test_shipped_model_translates_exactly_as_recorded(shipped: tuple[LingoLite, Tokenizer]) -> None:
