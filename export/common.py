@@ -267,11 +267,15 @@ def load_source(options: ExportOptions) -> ExportSource:
         trained, source = False, f"seeded init (seed {options.seed})"
         directions = all_directions(tokenizer.languages)
     problems += _tokenizer_mismatches(config, tokenizer)
-    try:
-        pairs = [(d.split("-")[0], d.split("-")[1]) for d in directions]
-        sentences, bleu_sets = parity_inputs(pairs, options.data, options.data_split)
-    except ValueError as exc:
-        problems.append(f"--data {options.data}: {exc}")
+    sentences: list[tuple[str, str]] = []
+    bleu_sets: tuple[BleuSet, ...] = ()
+    if directions:  # none: the direction problems above already say why
+        try:
+            sentences, bleu_sets = parity_inputs(
+                parse_pairs(",".join(directions)), options.data, options.data_split
+            )
+        except ValueError as exc:
+            problems.append(f"--data {options.data}: {exc}")
     if problems:
         raise ExportError("cannot export: " + "; ".join(problems))
     model = reference_model(config, options.checkpoint, options.seed)

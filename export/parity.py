@@ -61,7 +61,7 @@ from lingolite.checkpoint import (
     read_config,
 )
 from lingolite.config import ModelConfig
-from lingolite.data import DataError, MissingCorpusError, read_parallel
+from lingolite.data import DataError, MissingCorpusError, parse_pairs, read_parallel
 from lingolite.generate import EagerBackend
 from lingolite.model import LingoLite
 from lingolite.search import (
@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m export.parity") -
         config = ModelConfig.from_dict(manifest.model)
         model = reference_model(config, args.checkpoint if trained else None, seed)
         tokenizer = Tokenizer.from_pretrained(manifest.tokenizer_dir)
-        directions = [(d.split("-")[0], d.split("-")[1]) for d in manifest.directions]
+        directions = parse_pairs(",".join(manifest.directions))
         sentences, bleu_sets = parity_inputs(directions, args.data, args.data_split)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

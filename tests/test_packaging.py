@@ -55,11 +55,10 @@ def metadata(tmp_path_factory: pytest.TempPathFactory) -> email.message.Message:
             ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
         )
     out = tmp_path_factory.mktemp("wheel")
-    if importlib.util.find_spec("build") is not None:
-        command = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)]
-    else:
-        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-        command += ["--quiet", "--wheel-dir", str(out), "."]
+    # pip, not `python -m build`: the PyPA build tool is not a dependency, and in a checkout that
+    # has run `make` the repository's own build/ folder would be found under that name.
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    command += ["--quiet", "--wheel-dir", str(out), "."]
     subprocess.run(command, cwd=source, check=True, capture_output=True)
     (wheel,) = out.glob("lingolite-*.whl")
     with zipfile.ZipFile(wheel) as archive:
