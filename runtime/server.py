@@ -370,7 +370,15 @@ def parse_translate_request(media_type: str, raw: bytes) -> TranslateRequest:
         if media_type == FORM_MEDIA_TYPE:
             return TranslateRequest.model_validate(form_fields(raw), strict=False)
         if media_type in ("", "application/json"):
-            return TranslateRequest.model_validate_json(raw)
+            # json.loads keeps a lone surrogate escape ("\\udc80") and invalid UTF-8
+            # (surrogateescape) as text, so the text check answers it as invalid_text.
+            try:
+                data = json.loads(raw.decode("utf-8", "surrogateescape"))
+            except json.JSONDecodeError as exc:
+                raise ApiError(
+                    400, "invalid_request", f"the body is not valid JSON: {exc}"
+                ) from None
+            return TranslateRequest.model_validate(data, strict=True)
     except ValidationError as exc:
         raise ApiError(400, "invalid_request", _validation_message(exc.errors())) from None
     raise ApiError(
