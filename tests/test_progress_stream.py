@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from export.parity import check_parity, parity_sentences
+from lingolite import utils
 from lingolite.generate import EagerBackend
 from lingolite.search import Cache, FloatArray, Memory
 from lingolite.tokenizer import Tokenizer
@@ -133,3 +135,42 @@ def test_parity_mismatches_show_both_translations(toy_tokenizer: Tokenizer) -> N
         assert f"eager:   {example['eager_text']!r}" in summary
         assert f"backend: {example['backend_text']!r}" in summary
         assert repr(example["sentence"]) in summary
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_bars_show_on_a_terminal_unless_quiet(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    for quiet in (False, True):
+        stderr = _Terminal() if terminal else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stderr)
+        utils.set_quiet(quiet)
+        try:
+            assert list(utils.progress(range(3), "sentences", unit="batch")) == [0, 1, 2]
+        finally:
+            utils.set_quiet(False)
+        shown = "sentences" in stderr.getvalue()
+        assert shown == (terminal and not quiet), (terminal, quiet, stderr.getvalue())
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "runtime.translate",
+        "lingolite.evaluate",
+        "export.parity",
+        "export.onnx",
+        "export.executorch",
+        "export.ctranslate2",
+    ],
+)
+def test_long_commands_take_quiet(module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(module).main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--quiet" in capsys.readouterr().out
