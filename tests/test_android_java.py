@@ -44,6 +44,9 @@ APP = ROOT / "android_demo" / "app"
 ANDROID_JAR = ROOT / "build" / "android" / "android-23.jar"  # scripts/fetch_android_platform.py
 DATA = multi30k_or_sample()
 PRETRAINED = ROOT / "pretrained" / "lingolite-tiny-multi30k"
+# The browser demo's committed tokenizer golden (Python SentencePiece ids of test_2016_flickr and
+# the general dev sets): the Java tokenizer is checked on the same cases as the JS one.
+WEB_GOLDEN = ROOT / "web_demo" / "test" / "golden" / "tokenizer.json.gz"
 JAVA_DIR = Path("/usr/share/java")
 SETUP = "apt-get update && apt-get install -y openjdk-17-jdk-headless junit4"
 TEST_CLASSES = sorted(p.stem for p in (CORE / "test/java/ai/lingolite/core").glob("*Test.java"))
@@ -194,7 +197,8 @@ def test_test_classes_found() -> None:
 @pytest.mark.parametrize("test_class", TEST_CLASSES)
 def test_junit(test_class: str, java_classes: tuple[Path, str], android_goldens: Path) -> None:
     classes, classpath = java_classes
-    cmd = ["java", f"-Dlingolite.goldens={android_goldens}", "-cp", f"{classes}:{classpath}",
+    cmd = ["java", f"-Dlingolite.goldens={android_goldens}",
+           f"-Dlingolite.web_golden={WEB_GOLDEN}", "-cp", f"{classes}:{classpath}",
            "org.junit.runner.JUnitCore", f"ai.lingolite.core.{test_class}"]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     output = run.stdout + run.stderr

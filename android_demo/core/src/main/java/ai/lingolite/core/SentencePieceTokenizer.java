@@ -20,8 +20,9 @@ import java.util.Map;
  * {@code unigram::Model::EncodeOptimized} over the pieces (NORMAL and USER_DEFINED pieces are
  * candidates, UNUSED ones are skipped; a user-defined piece scores {@code len_bytes * FLT_MIN -
  * 0.1}, which beats any split; a character no piece covers becomes {@code <unk>} with score {@code
- * min_score - 10}), with the same float/double arithmetic and the same tie-breaking (a later
- * candidate replaces the best path only if strictly better), and finally runs of {@code <unk>}
+ * min_score - 10}), with the same float/double arithmetic (each candidate path score rounded to
+ * float before the comparison) and the same tie-breaking (a later candidate replaces the best path
+ * only if strictly better), and finally runs of {@code <unk>}
  * merged into one. Decoding drops control pieces, writes {@code <unk>} as its surface (" ⁇ "),
  * maps U+2581 to ' ' and removes the leading space(s) the dummy prefix created.
  *
@@ -351,16 +352,18 @@ public final class SentencePieceTokenizer {
         if (types[id] == PieceType.UNUSED) {
           continue;
         }
-        // As in C++: the user-defined branch is a double, so the sum and the comparison are in
-        // double and only the stored best score is rounded to float.
+        // The candidate path score is rounded to float before it is compared, as the Python
+        // wheel (sentencepiece 0.2) behaves and web_demo/lib/tokenizer.js mirrors: comparing the
+        // unrounded double sum (what the C++ source reads like) picks other pieces on near-ties
+        // in long sentences (5 of the 14,027 cases of web_demo/test/golden/tokenizer.json.gz).
         double score =
             types[id] == PieceType.USER_DEFINED
                 ? ((float) utf8Lengths[id] * maxScore) - 0.1
                 : (double) scores[id];
-        double candidate = score + (double) bestTill;
+        float candidate = (float) (score + (double) bestTill);
         int end = start + len;
-        if (startsAt[end] == -1 || candidate > (double) best[end]) {
-          best[end] = (float) candidate;
+        if (startsAt[end] == -1 || candidate > best[end]) {
+          best[end] = candidate;
           startsAt[end] = start;
           ids[end] = id;
         }

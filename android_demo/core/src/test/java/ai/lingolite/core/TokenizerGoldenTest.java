@@ -1,10 +1,12 @@
 package ai.lingolite.core;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
+import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -112,6 +114,61 @@ public class TokenizerGoldenTest {
   @Test
   public void lingoliteTokenizerMatchesSentencePieceOnTestSets() throws Exception {
     checkCases("tokenizer_golden.json");
+  }
+
+  /**
+   * The browser demo's committed golden ({@code web_demo/test/golden/tokenizer.json.gz}, Python
+   * SentencePiece on every test_2016_flickr sentence and every general dev-set line): the same
+   * cases the JS tokenizer is checked on, long news sentences with near-tie paths included.
+   */
+  @Test
+  public void tokenizerMatchesTheSharedWebGolden() throws Exception {
+    String value = System.getProperty("lingolite.web_golden");
+    if (value == null || value.isEmpty()) {
+      fail("system property -Dlingolite.web_golden is not set (tests/test_android_java.py sets it)");
+    }
+    Map<String, Object> golden;
+    try (java.io.InputStream in =
+        new java.util.zip.GZIPInputStream(java.nio.file.Files.newInputStream(Paths.get(value)))) {
+      golden = Json.asObject(Json.parse(new String(in.readAllBytes(), UTF_8)), value);
+    }
+    Map<String, Object> tokenizer = Goldens.read("tokenizer_golden.json");
+    SentencePieceTokenizer tok = load(tokenizer);
+    Map<String, Object> vocab =
+        Json.asObject(
+            Json.parse(
+                new String(
+                    java.nio.file.Files.readAllBytes(
+                        Goldens.dir().resolve(Json.asString(tokenizer.get("vocab"), "vocab"))),
+                    UTF_8)),
+            "vocab");
+    assertEquals(
+        "the web golden was made from another spm.model",
+        Json.asString(golden.get("spm_sha256"), "spm_sha256"),
+        Json.asString(vocab.get("spm_sha256"), "vocab spm_sha256"));
+    List<String> failures = new ArrayList<>();
+    List<Object> cases = Json.asArray(golden.get("cases"), "cases");
+    for (Object o : cases) {
+      Map<String, Object> c = Json.asObject(o, "case");
+      String text = Json.asString(c.get("text"), "text");
+      String idText = Json.asString(c.get("ids"), "ids").trim();
+      int[] want =
+          idText.isEmpty()
+              ? new int[0]
+              : Arrays.stream(idText.split(" ")).mapToInt(Integer::parseInt).toArray();
+      int[] got = tok.encode(text);
+      if (!Arrays.equals(got, want)) {
+        failures.add(
+            "[" + Json.asString(c.get("set"), "set") + "] " + show(text) + ": ids "
+                + pieces(tok, got) + " != python " + pieces(tok, want));
+      }
+    }
+    assertTrue("the web golden has only " + cases.size() + " cases", cases.size() > 10000);
+    System.out.println("web golden: exact on " + (cases.size() - failures.size()) + "/" + cases.size());
+    if (!failures.isEmpty()) {
+      fail(failures.size() + "/" + cases.size() + " cases differ from Python SentencePiece:\n"
+          + String.join("\n", failures.subList(0, Math.min(SHOW, failures.size()))));
+    }
   }
 
   @Test
