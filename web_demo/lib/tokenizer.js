@@ -324,8 +324,8 @@ export class SentencePieceTokenizer {
         if (id === undefined || this.types[id] === "UNUSED") continue;
         // The candidate path score is rounded to float before it is compared, as the Python
         // wheel (sentencepiece 0.2.3) behaves: comparing the unrounded double sum (what the C++
-        // source reads like, and what SentencePieceTokenizer.java does) picks other pieces on
-        // near-ties in long sentences (5 of the 14,027 golden cases, test/golden/tokenizer.json.gz).
+        // source reads like) picks other pieces on near-ties in long sentences (5 of the 14,027
+        // golden cases, test/golden/tokenizer.json.gz). SentencePieceTokenizer.java does the same.
         const score =
           this.types[id] === "USER_DEFINED"
             ? Math.fround(this.utf8Lengths[id] * this.maxScore) - 0.1
