@@ -217,6 +217,8 @@ def read_json_object(path: Path, error: Callable[[str], Exception], missing: str
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path} is not valid JSON: {exc}") from exc
+    except RecursionError:  # json's C scanner recurses per nested array/object
+        raise error(f"{path} is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise error(f"{path} must hold a JSON object, got {type(data).__name__}")
     return data

@@ -58,7 +58,7 @@ def read_vocabulary(path: Path) -> list[str]:
     """The token strings of ``shared_vocabulary.json``, in id order."""
     try:
         tokens = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ArtifactError(f"cannot read the vocabulary {path}: {exc}") from exc
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise ArtifactError(f"{path} must hold a JSON list of strings")

@@ -378,6 +378,10 @@ def parse_translate_request(media_type: str, raw: bytes) -> TranslateRequest:
                 raise ApiError(
                     400, "invalid_request", f"the body is not valid JSON: {exc}"
                 ) from None
+            except RecursionError:  # json's C scanner recurses per nested array/object
+                raise ApiError(
+                    400, "invalid_request", "the body is not valid JSON: nested too deeply"
+                ) from None
             return TranslateRequest.model_validate(data, strict=True)
     except ValidationError as exc:
         raise ApiError(400, "invalid_request", _validation_message(exc.errors())) from None

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ from export.vocab import VocabError, vocab_from_model_proto
 from lingolite.checkpoint import CheckpointError, read_config
 from lingolite.config import ConfigError, ModelConfig
 from lingolite.tokenizer import Tokenizer, TokenizerError
-from runtime.manifest import ArtifactError, check_manifest
+from runtime.ctranslate2_backend import read_vocabulary
+from runtime.manifest import ArtifactError, check_manifest, load_manifest
 from runtime.server import ServerSettings, TranslateRequest, create_app
 from tests.helpers import small_config
 from tests.test_server import FakeTranslator
@@ -231,3 +233,36 @@ def test_fuzzed_texts_never_give_5xx(q: Any, extra: dict[str, Any]) -> None:
     raw = json.dumps({"q": q, "source": "en", "target": "de", **extra}).encode()
     r = client.post("/translate", content=raw, headers={"content-type": "application/json"})
     assert r.status_code < 500, r.text
+
+
+# Nesting deep enough for json's C scanner to raise RecursionError (random JSON never gets there).
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("name", "load", "error"),
+    [
+        ("manifest.json", load_manifest, ArtifactError),
+        ("config.json", read_config, CheckpointError),
+        ("tokenizer.json", Tokenizer.from_pretrained, TokenizerError),
+        (
+            "shared_vocabulary.json",
+            lambda folder: read_vocabulary(folder / "shared_vocabulary.json"),
+            ArtifactError,
+        ),
+    ],
+    ids=["manifest", "checkpoint-config", "tokenizer", "ctranslate2-vocabulary"],
+)
+def test_deeply_nested_json_is_a_documented_error(
+    tmp_path: Path, name: str, load: Any, error: type[Exception]
+) -> None:
+    (tmp_path / name).write_text(DEEP if name.startswith("shared") else f'{{"a": {DEEP}}}')
+    with pytest.raises(error, match=r"nested too deeply|recursion"):
+        load(tmp_path)
+
+
+def test_deeply_nested_request_body_is_400() -> None:
+    raw = b'{"q": ' + DEEP.encode() + b', "source": "en", "target": "de"}'
+    r = _client().post("/translate", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_request", r.text
+    assert "nested too deeply" in r.json()["error"]
