@@ -12,7 +12,7 @@ format, every file's size and sha256, at least one ``onnxruntime`` variant) and 
 The vendored files come from ``web_demo/node_modules`` (``npm ci --prefix web_demo``, which
 ``make setup`` runs), so the page fetches nothing from the internet. Like the other exporters the
 site is built in a temporary folder renamed at the end; a non-empty ``SITE`` is refused unless
-``--force``.
+``--force``, and ``--force`` replaces only an earlier site (one holding ``vendor/NOTICE.txt``).
 
 ``python -m export.web --serve SITE [--port 8000]`` serves a built site on 127.0.0.1 with the MIME
 types a browser insists on (``application/wasm`` for WebAssembly streaming compilation,
@@ -32,7 +32,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Final
 
-from lingolite.utils import atomic_directory
+from lingolite.utils import atomic_directory, replace_refusal
 from runtime.manifest import MANIFEST, ArtifactError, load_manifest
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 ROOT: Final = Path(__file__).resolve().parents[1]
 WEB_DEMO: Final = ROOT / "web_demo"
 PAGE_FILES: Final = ("index.html", "app.js", "style.css")
+# A folder holding this is an earlier site, which --force may replace (never anything else).
+SITE_MARKERS: Final = ("vendor/NOTICE.txt",)
 # (npm package, file inside it, path in the site)
 VENDOR: Final = (
     ("onnxruntime-web", "dist/ort.wasm.min.mjs", "vendor/ort/ort.wasm.min.mjs"),
@@ -107,10 +109,13 @@ def build_site(artifacts: Path, out: Path, *, force: bool = False,
     problems = check_inputs(artifacts, node_modules)
     if artifacts.resolve() == out.resolve() or artifacts.resolve() in out.resolve().parents:
         problems.append(f"--out {out} must not be inside --artifacts {artifacts}")
+    refusal = replace_refusal(out, force=force, markers=SITE_MARKERS)
+    if refusal is not None:
+        problems.append(refusal)
     if problems:
         raise WebBuildError("cannot build the web demo: " + "; ".join(problems))
     manifest = load_manifest(artifacts)
-    with atomic_directory(out, force=force) as tmp:
+    with atomic_directory(out, force=force, markers=SITE_MARKERS) as tmp:
         for name in PAGE_FILES:
             shutil.copy2(web_demo / name, tmp / name)
         shutil.copytree(web_demo / "lib", tmp / "lib")
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m export.web") -> N
         "--artifacts", type=Path, help="ONNX artifact folder (python -m export.onnx)"
     )
     parser.add_argument("--out", type=Path, help="site folder to write")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    parser.add_argument("--force", action="store_true", help="replace an earlier site in --out")
     parser.add_argument("--serve", type=Path, metavar="SITE", help="serve a built site instead")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (127.0.0.1)")
     args = parser.parse_args(argv)

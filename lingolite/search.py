@@ -92,7 +92,8 @@ class Seq2SeqBackend(Protocol):
 
 
 class SearchError(ValueError):
-    """Invalid decoding options; the message names the option and its value."""
+    """Invalid decoding options (the message names the option and its value), or logits that are
+    NaN or +inf (a model with non-finite weights or an overflow)."""
 
 
 class SearchCancelled(Exception):
@@ -175,6 +176,16 @@ class SearchConfig:
             errors.append(f"length_penalty must be finite, got {self.length_penalty}")
         if errors:
             raise SearchError("invalid search config: " + "; ".join(errors))
+
+
+def _check_logits(logits: npt.NDArray[np.floating], pos: int) -> None:
+    """Refuse NaN and +inf logits, which would make greedy search pick token 0 every step and
+    beam search rank NaN scores; -inf (a token that can never come) is fine."""
+    if not (logits < np.inf).all():
+        raise SearchError(
+            f"the model returned NaN or infinite logits at decoder step {pos}; "
+            "are its weights finite?"
+        )
 
 
 def log_softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
@@ -422,6 +433,7 @@ def _steps(
     for pos in range(_max_length(config)):
         _check_stop(should_stop, pos)
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
+        _check_logits(logits, pos)
         if rng is None:
             nxt = logits.argmax(axis=-1).astype(np.int64)
         else:
@@ -541,6 +553,7 @@ def _beam_search(
     for pos in range(_max_length(config)):
         _check_stop(should_stop, pos)
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
+        _check_logits(logits, pos)
         vocab = logits.shape[-1]
         scores = log_softmax(logits) + beam_scores[:, None]  # (b*k, V)
         scores = scores.reshape(batch, k * vocab)

@@ -41,6 +41,14 @@ def test_translator_caps_beams(folder: Path) -> None:
         Translator.from_artifacts(folder).translate(["A dog."], "en", "de", num_beams=100000)
 
 
+def test_cli_beams_beyond_the_cap_is_a_clean_error(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: MemoryError (a cache of 100000 beams) and a traceback.
+    assert main([*base(folder), "--beams", "100000", "A dog."]) == 2
+    assert "num_beams must be in [1, 64], got 100000" in capsys.readouterr().err
+
+
 def run_cli(args: list[bytes], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable.encode(), b"-m", b"runtime.translate", *args],

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from export.common import ExportOptions, export_folder
+from export.web import WebBuildError, build_site
 from lingolite.utils import atomic_directory, remove_stale_temporaries
 
 ROOT = Path(__file__).parents[1]
@@ -53,6 +54,23 @@ def test_force_replaces_an_earlier_export_or_an_empty_folder(tmp_path: Path) -> 
     refused = pytest.raises(FileExistsError, match="no earlier LingoLite export")
     with refused, atomic_directory(linked, force=True, markers=("manifest.json",)):
         pass
+
+
+def test_web_force_replaces_only_an_earlier_site(tmp_path: Path) -> None:
+    # The refusal is reported with the other input problems (here: no artifacts, no npm
+    # packages), before anything is written; an earlier site (vendor/NOTICE.txt) is no problem.
+    no_demo = tmp_path / "no_demo"
+    no_demo.mkdir()
+    out = thesis(tmp_path / "thesis")
+    with pytest.raises(WebBuildError, match="holds no earlier LingoLite export"):
+        build_site(tmp_path / "missing", out, force=True, web_demo=no_demo)
+    assert [p.name for p in out.iterdir()] == ["chapter1.tex"]
+    site = tmp_path / "site"
+    (site / "vendor").mkdir(parents=True)
+    (site / "vendor" / "NOTICE.txt").write_text("Third-party packages")
+    with pytest.raises(WebBuildError) as info:
+        build_site(tmp_path / "missing", site, force=True, web_demo=no_demo)
+    assert "does not exist" in str(info.value) and "earlier" not in str(info.value)
 
 
 def test_stale_temporaries_of_dead_processes_are_removed(tmp_path: Path) -> None:

@@ -205,6 +205,20 @@ def test_top_p_boundary_with_exactly_representable_probabilities(
     assert set(tokens.tolist()) == kept
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize(
+    "config", [SearchConfig(), SearchConfig(num_beams=2)], ids=["greedy", "beam"]
+)
+def test_non_finite_logits_are_a_search_error(bad: float, config: SearchConfig) -> None:
+    # A model with NaN weights: before, greedy returned token 0 every step (an empty text) and
+    # beam search raised ZeroDivisionError.
+    table = {**TRAP, (3, 1): {5: bad}, (4, 1): {5: bad}}  # whichever path the search takes
+    with pytest.raises(SearchError, match="NaN or infinite logits at decoder step 1"):
+        run(TableBackend(table), dataclasses.replace(config, max_length=6))
+    never = {**TRAP, (BOS, 0): {3: -np.inf, 4: np.log(0.4)}}  # -inf: a token that never comes
+    assert run(TableBackend(never), dataclasses.replace(config, max_length=6)) == [[4, 5]]
+
+
 def test_sampling_is_reproducible_with_a_seed() -> None:
     model = small_model()
     cfg = SearchConfig(max_length=10, do_sample=True, seed=7, top_k=20)

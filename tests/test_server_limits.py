@@ -211,6 +211,31 @@ def test_rate_limit_buckets() -> None:
     assert client_bucket("testclient") == "addr:testclient"
 
 
+def test_loopback_clients_share_one_bucket_other_addresses_have_their_own() -> None:
+    # Before, every 127.0.0.x address got a fresh bucket (one script could rotate through
+    # them); now all of loopback is one client, while distinct remote addresses stay apart.
+    settings = ServerSettings(rate_limit="2/minute", global_rate_limit=None)
+    app = create_app(FakeTranslator(), settings)
+
+    async def post_from(address: str, path: str = "/translate") -> int:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            if path == "/translate":
+                return (await _post(client, body())).status_code
+            return (await client.get(path)).status_code
+
+    async def scenario() -> tuple[list[int], list[int], list[int]]:
+        loopback = [await post_from(a) for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3", "::1")]
+        remote = [await post_from(a) for a in ("10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.1")]
+        other_endpoint = [await post_from("127.0.0.9", "/languages") for _ in range(3)]
+        return loopback, remote, other_endpoint
+
+    loopback, remote, other_endpoint = asyncio.run(scenario())
+    assert loopback == [200, 200, 429, 429]
+    assert remote == [200, 200, 200, 429]
+    assert other_endpoint == [200, 200, 429]  # each endpoint has its own budget
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -140,11 +140,16 @@ def test_build_refuses_bad_inputs(shipped_onnx: Path, node_modules: Path, tmp_pa
     out = tmp_path / "taken"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(WebBuildError, match="--force"):
         build_site(shipped_onnx, out)
-    assert (out / "keep.txt").read_text() == "mine"
-    build_site(shipped_onnx, out, force=True)
-    assert not (out / "keep.txt").exists() and (out / "artifacts" / "manifest.json").is_file()
+    with pytest.raises(WebBuildError, match="holds no earlier LingoLite export"):
+        build_site(shipped_onnx, out, force=True)  # not a site: never replaced
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    build_site(shipped_onnx, out)
+    (out / "stale.txt").write_text("from an earlier build")
+    build_site(shipped_onnx, out, force=True)  # an earlier site is replaced
+    assert not (out / "stale.txt").exists() and (out / "artifacts" / "manifest.json").is_file()
 
 
 def test_server_mime_types(served: str) -> None:
