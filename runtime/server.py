@@ -1148,7 +1148,7 @@ def build_parser(prog: str = "python -m runtime.server") -> argparse.ArgumentPar
         "--max-request-cost",
         type=int,
         default=d.max_request_cost,
-        help="most non-blank texts x beam_size x max_length per request (default %(default)s)",
+        help="most sentences x beams x max_length per request (default %(default)s)",
     )
     p.add_argument("--timeout-s", type=float, default=d.timeout_s)
     p.add_argument(
