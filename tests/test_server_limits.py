@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import socket
 import threading
@@ -30,6 +31,7 @@ from runtime.server import (
     ServerSettings,
     TranslationPool,
     client_bucket,
+    configure_logging,
     create_app,
     uvicorn_options,
 )
@@ -273,6 +275,17 @@ def test_log_flood_filter_caps_records_per_logger() -> None:
     time.sleep(0.25)
     later = record("asyncio")
     assert flood.filter(later) and "995 records of this logger suppressed" in later.getMessage()
+
+
+def test_server_logging_is_behind_the_flood_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    # main() logs through configure_logging: an overload's tracebacks (asyncio's EMFILE) are
+    # capped at 20 per logger per 10 s instead of flooding the disk.
+    handler = logging.StreamHandler(io.StringIO())
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+    configure_logging()
+    for _ in range(1000):
+        logging.getLogger("asyncio").error("accept failed: Too many open files")
+    assert handler.stream.getvalue().count("Too many open files") == 20
 
 
 # --- Slow clients against a real server on loopback ----------------------------------------
