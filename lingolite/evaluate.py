@@ -34,7 +34,7 @@ from lingolite.generate import translate_ids
 from lingolite.model import LingoLite
 from lingolite.search import SearchConfig
 from lingolite.tokenizer import Tokenizer
-from lingolite.utils import add_quiet_argument, atomic_directory, progress
+from lingolite.utils import add_quiet_argument, atomic_directory, progress, replace_refusal
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,11 @@ def evaluate(
         problems.append(f"batch_size must be >= 1, got {batch_size}")
     if max_sentences is not None and max_sentences < 1:
         problems.append(f"max_sentences must be >= 1, got {max_sentences}")
-    if out is not None and out.is_dir() and any(out.iterdir()) and not force:
-        problems.append(f"output folder {out} is not empty; pass --force to replace it")
+    if out is not None:
+        # --force replaces an earlier evaluation (its results file), never an unrelated folder.
+        refusal = replace_refusal(Path(out), force=force, markers=(RESULTS_FILE,))
+        if refusal is not None:
+            problems.append(refusal)
     directions: list[Direction] = []
     try:
         directions = parse_pairs(pairs) if pairs else default_pairs(checkpoint)
@@ -178,7 +181,7 @@ def evaluate(
                 {"direction": r.direction, "search": r.search, **asdict(r)} for r in results
             ],
         }  # fmt: skip
-        with atomic_directory(out, force=True) as tmp:
+        with atomic_directory(out, force=True, markers=(RESULTS_FILE,)) as tmp:
             for name, hyps in hypotheses.items():
                 (tmp / name).write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
             (tmp / RESULTS_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -225,7 +228,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m lingolite.evaluat
     p.add_argument("--max-length", type=int, help="output token cap (default: max_tgt_len)")
     p.add_argument("--length-penalty", type=float, default=1.0)
     p.add_argument("--out", type=Path, help="output folder (default: CHECKPOINT/../eval-NAME)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier evaluation in --out (a folder with its results.json)",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--num-threads", type=int, help="torch CPU threads")
     add_quiet_argument(p)

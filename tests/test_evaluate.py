@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,7 +83,11 @@ def test_translate_texts_restores_corpus_order(
 
 
 def test_cli_prints_markdown_table_and_refuses_to_overwrite(
-    checkpoint: Path, toy_corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    checkpoint: Path,
+    toy_corpus_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     argv = ["--checkpoint", str(checkpoint), "--data", str(toy_corpus_dir), "--pairs", "en-de",
             "--beams", "1", "--max-sentences", "3", "--max-length", "16", "--device", "cpu",
@@ -93,6 +98,15 @@ def test_cli_prints_markdown_table_and_refuses_to_overwrite(
     assert table[2].startswith("| en-de | greedy |") and table[2].endswith("| 3 |")
     assert main(argv) == 2  # out is not empty
     assert main([*argv, "--force"]) == 0
+    # --force replaces an earlier evaluation only, never an unrelated folder.
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("years of work", encoding="utf-8")
+    argv[-1] = str(thesis)
+    with caplog.at_level(logging.ERROR):
+        assert main([*argv, "--force"]) == 2
+    assert "holds no earlier LingoLite export" in caplog.text
+    assert [p.name for p in thesis.iterdir()] == ["chapter1.tex"]
 
 
 def test_invalid_options_are_reported_together(checkpoint: Path, toy_corpus_dir: Path) -> None:
