@@ -43,9 +43,10 @@ Every error is LibreTranslate's ``{"error": str}`` plus ``"code": str`` with the
        loopback addresses share one bucket, IPv6 addresses one per /64) or over
        ``--global-rate-limit`` (all clients together), with ``Retry-After``
 500    a bug in the server (logged); bad input never produces it
-503    every worker busy and ``--max-queue`` requests already waiting, with ``Retry-After``
-504    the translation (queue wait included) took longer than ``--timeout-s``; the search
-       stops at its next decoder step, so a timed-out request frees its worker at once
+503    ``--max-queue`` requests (plus one per idle worker) already waiting for a batch, with
+       ``Retry-After``
+504    the translation (queue wait included) took longer than ``--timeout-s``; its queued
+       sentences are dropped and a batch with no live request left stops at its next step
 =====  =====================================================================================
 
 A text that is not valid Unicode (a lone surrogate such as ``"\\udc80"``) or holds a NUL
@@ -54,11 +55,17 @@ character is a 400 (code ``invalid_text``).
 Safety: the server binds 127.0.0.1 unless ``--host`` names another address; a non-loopback
 address logs a warning and refuses to start without API keys. Keys (``--api-keys-file``, one per
 line, and/or ``LINGOLITE_API_KEYS``, comma-separated) are compared in constant time against every
-key. Translations run in a pool of ``--max-concurrency`` worker threads, off the event loop;
-at most ``--max-queue`` further requests wait for a worker (more get 503). A request that times
-out is cancelled: queued, it never starts; running, its search stops before its next decoder
-step (``lingolite.search``'s ``should_stop`` hook), so at most ``--max-concurrency``
-translations ever run at once and none outlives its deadline by more than one step.
+key. Translations run in ``--max-concurrency`` worker threads, off the event loop, batched
+across requests (:class:`BatchScheduler`): a free worker decodes up to ``--batch-sentences``
+sentences of every waiting request with the same beam size and ``max_length`` at once (language
+pairs mix: the target language is each sentence's first token), waiting at most
+``--batch-wait-ms`` for a batch to fill; ``--batch-sentences 1`` turns batching off. Besides
+one request per idle worker, at most ``--max-queue`` requests wait for a batch (more get 503).
+Every request keeps its own deadline: when it times out (504) or its client leaves, its
+sentences still queued leave the queue, and a running batch stops before its next decoder step
+(``lingolite.search``'s ``should_stop`` hook) once none of its requests is alive, so at most
+``--max-concurrency`` batches ever run at once and none outlives the last deadline among its
+requests by more than one step. Answers are the same shape and order as without batching.
 
 Connections (see :class:`GuardedH11Protocol`): at most ``--max-connections`` are open at once
 (when full, the oldest connection still waiting for its request headers is closed to make room,
@@ -80,12 +87,13 @@ import os
 import threading
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Final, Protocol, TypeVar
+from typing import Annotated, Any, Final, Protocol
 
 import h11
 import limits
@@ -113,14 +121,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from lingolite.search import SearchCancelled, StopCheck
+from lingolite.search import SearchCancelled, SearchConfig, StopCheck, TokenIds
 from lingolite.segment import segment
 from runtime.manifest import load_manifest
-from runtime.translator import Translation, Translator, text_problems
+from runtime.translator import (
+    Plan,
+    Translation,
+    Translator,
+    UnitResult,
+    assemble,
+    text_problems,
+)
 
 logger = logging.getLogger("runtime.server")  # also when run as __main__
 
-T = TypeVar("T")
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 5000
@@ -144,7 +158,10 @@ LANGUAGE_NAMES: Final = {
 
 
 class TranslatorLike(Protocol):
-    """What the server needs of ``runtime.translator.Translator`` (tests pass fakes)."""
+    """What the server needs of ``runtime.translator.Translator`` (tests pass fakes): a request
+    is planned into units (:meth:`plan`), units of any requests with equal search configs are
+    decoded together (:meth:`decode_units`), and :func:`runtime.translator.assemble` puts each
+    request's answer back together."""
 
     @property
     def languages(self) -> Sequence[str]: ...
@@ -157,7 +174,7 @@ class TranslatorLike(Protocol):
     @property
     def max_tgt_len(self) -> int: ...
 
-    def translate_detailed(
+    def plan(
         self,
         texts: Sequence[str],
         src: str,
@@ -166,9 +183,16 @@ class TranslatorLike(Protocol):
         num_beams: int = 1,
         num_hypotheses: int = 1,
         max_length: int | None = None,
-        batch_size: int = 32,
+    ) -> Plan: ...
+
+    def decode_units(
+        self,
+        sources: Sequence[TokenIds],
+        config: SearchConfig,
+        *,
+        num_hypotheses: int = 1,
         should_stop: StopCheck | None = None,
-    ) -> list[Translation]: ...
+    ) -> list[UnitResult]: ...
 
 
 class ServerConfigError(ValueError):
@@ -202,7 +226,12 @@ class ServerSettings:
     max_request_cost: int = 16384
     timeout_s: float = 30.0
     max_concurrency: int = 2
-    max_queue: int = 8  # requests waiting for a worker; more get 503
+    max_queue: int = 8  # requests waiting for a batch beside the idle workers; more get 503
+    # Batching across requests: a worker decodes up to batch_sentences sentences of compatible
+    # requests at once, waiting at most batch_wait_ms after the oldest arrived for the batch to
+    # fill. batch_sentences 1 turns batching off (every sentence decoded alone).
+    batch_sentences: int = 32
+    batch_wait_ms: float = 5.0
     max_connections: int = 128  # open connections; the oldest one still sending headers goes first
     header_timeout_s: float = 10.0  # request line + headers must arrive within this
     body_timeout_s: float = 10.0  # the whole body must arrive within this
@@ -248,7 +277,7 @@ class ServerSettings:
                 problems.append(f"{flag} must look like '60/minute' or be 'off', got {rate!r}")
         for name in (
             "max_body_bytes", "max_chars", "max_batch", "max_request_cost", "max_concurrency",
-            "max_connections", "keep_alive_s",
+            "max_connections", "keep_alive_s", "batch_sentences",
         ):  # fmt: skip
             if getattr(self, name) < 1:
                 problems.append(
@@ -256,6 +285,11 @@ class ServerSettings:
                 )
         if self.max_queue < 0:
             problems.append(f"--max-queue must be >= 0, got {self.max_queue}")
+        if not 0 <= self.batch_wait_ms < 1000 * self.timeout_s:
+            problems.append(
+                f"--batch-wait-ms must be >= 0 and below --timeout-s ({self.timeout_s:g} s), got "
+                f"{self.batch_wait_ms}"
+            )
         for name in ("timeout_s", "header_timeout_s", "body_timeout_s"):
             value = getattr(self, name)
             if not 0 < value < float("inf"):
@@ -599,70 +633,267 @@ class PoolFullError(Exception):
         self.retry_after = retry_after
 
 
-class TranslationPool:
-    """Runs translations in ``max_concurrency`` worker threads, with at most ``max_queue`` more
-    waiting for a worker (:class:`PoolFullError` beyond that).
+@dataclass(eq=False)
+class _Job:
+    """One request in the scheduler: its plan, deadline, answer and progress."""
 
-    ``fn`` receives a ``should_stop`` callable for :func:`lingolite.search.generate`; it turns
-    True at the call's deadline (``timeout_s`` after submission, queue wait included) or when
-    the awaiting request is cancelled. A call that has not finished by then raises TimeoutError:
-    still queued, it is dropped; running, its search stops at its next step and the worker is
-    free again. A worker slot is released only when its function has returned, so the number
-    of running translations never exceeds ``max_concurrency``.
+    plan: Plan
+    arrived: float  # time.monotonic() at admission
+    deadline: float
+    future: Future[list[Translation]]
+    results: list[UnitResult | None]
+    taken: int = 0  # units (in plan.order) already given to a batch
+    left: int = 0  # units not decoded yet
+    cancelled: bool = False  # the request is answered (timeout, client gone) or failed
+
+    def dead(self, now: float) -> bool:
+        return self.cancelled or now >= self.deadline
+
+
+# (sentences, requests) of every batch, for the metrics
+BatchObserver = Callable[[int, int], None]
+
+
+class BatchScheduler:
+    """Translations in ``workers`` threads, off the event loop, batched across requests.
+
+    A request is planned into units (its sentences; :meth:`TranslatorLike.plan`) and queued.
+    A free worker takes the oldest queued request's search config and every queued unit with an
+    equal config (same beams and ``max_length``; language pairs mix, since each unit carries
+    its target tag), oldest requests first, up to ``batch_sentences`` units; with fewer ready it
+    waits until the oldest request has waited ``batch_wait_s`` or more units arrive. A request
+    larger than a batch is split over several (its units in ``plan.order``), and its answer is
+    assembled when its last unit is decoded.
+
+    Limits, as without batching: a request waits in the queue only while fewer than
+    ``max_queue`` requests (plus one per idle worker) are waiting, else :class:`PoolFullError`
+    (503). Each request keeps its own deadline, ``timeout_s`` after admission (queue wait
+    included): past it, :meth:`translate` raises TimeoutError and the request's units that are
+    still queued leave the queue. A running batch is polled before every decoder step and
+    stops (:class:`SearchCancelled`) once none of its requests is alive, so work never outlives
+    the last deadline in its batch by more than a step; while any request of a batch is alive
+    the batch runs on, the dead requests' rows with it (the search has fixed rows), and their
+    results are dropped.
     """
 
-    def __init__(self, max_concurrency: int, timeout_s: float, max_queue: int = 8) -> None:
-        self.timeout_s = timeout_s
-        self.max_concurrency = max_concurrency
-        self.capacity = max_concurrency + max_queue
-        self._pending = 0  # submitted and not yet finished or dropped
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="lingolite-mt")
+    def __init__(
+        self,
+        translator: TranslatorLike,
+        *,
+        workers: int,
+        timeout_s: float,
+        max_queue: int = 8,
+        batch_sentences: int = 32,
+        batch_wait_s: float = 0.005,
+        on_batch: BatchObserver | None = None,
+    ) -> None:
+        self.translator, self.workers, self.timeout_s = translator, workers, timeout_s
+        self.max_queue, self.batch_sentences, self.batch_wait_s = (
+            max_queue,
+            batch_sentences,
+            batch_wait_s,
+        )
+        self.on_batch = on_batch
+        self._cond = threading.Condition()  # guards everything below and every job's fields
+        self._queue: deque[_Job] = deque()  # jobs with units not yet taken, oldest first
+        self._admitting = 0  # admitted, being planned
+        self._busy = 0  # workers decoding a batch
+        self._pending = 0  # admitted and not yet answered
+        self._threads: list[threading.Thread] = []
+        self._closed = False
 
     @property
     def pending(self) -> int:
+        """Requests admitted and not yet answered."""
         return self._pending
 
     @property
     def queued(self) -> int:
-        """Calls waiting for a worker."""
-        return max(0, self._pending - self.max_concurrency)
+        """Requests with sentences waiting for a batch."""
+        return len(self._queue) + self._admitting
 
-    async def run(self, fn: Callable[[StopCheck], T]) -> T:
-        with self._lock:
-            if self._pending >= self.capacity:
+    async def translate(self, make_plan: Callable[[], Plan]) -> list[Translation]:
+        """Admit a request (or raise :class:`PoolFullError`), plan it with ``make_plan`` (its
+        errors propagate), decode it with others and return its translations; TimeoutError
+        past its deadline."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the scheduler is closed")
+            if self.queued >= self.max_queue + self.workers - self._busy:
                 raise PoolFullError(max(1, int(self.timeout_s)))
-            self._pending += 1
-        deadline = time.monotonic() + self.timeout_s
-        cancelled = threading.Event()
-
-        def should_stop() -> bool:
-            return cancelled.is_set() or time.monotonic() >= deadline
-
+            self._admitting += 1
+            self._start_workers()
+        arrived = time.monotonic()
         try:
-            submitted = self._executor.submit(fn, should_stop)
+            plan = make_plan()
         except BaseException:
-            self._release(None)
+            with self._cond:
+                self._admitting -= 1
             raise
-        submitted.add_done_callback(self._release)  # also runs when a queued call is dropped
+        future: Future[list[Translation]] = Future()
+        future.set_running_or_notify_cancel()  # so that the awaiting side cannot cancel it
+        deadline = arrived + self.timeout_s
+        job = _Job(plan, arrived, deadline, future, [None] * len(plan.units), left=len(plan.units))
+        with self._cond:
+            self._admitting -= 1
+            self._pending += 1
+            if job.left:
+                self._queue.append(job)
+                self._cond.notify_all()
+        if not job.left:  # blank texts only: nothing to decode
+            self._finish([job])
         try:
-            # Cancelling the wrapped future (on timeout) cancels the pool's future if queued.
-            return await asyncio.wait_for(asyncio.wrap_future(submitted), self.timeout_s)
+            wrapped = asyncio.wrap_future(future)
+            return await asyncio.wait_for(wrapped, max(0.0, deadline - time.monotonic()))
+        except SearchCancelled:  # its batch saw the deadline pass before this coroutine did
+            raise TimeoutError(f"no answer within {self.timeout_s:g} s") from None
         finally:
-            cancelled.set()  # a no-op after success; stops a running search otherwise
+            self.cancel(job)
 
-    def _release(self, _: Future[Any] | None) -> None:
-        with self._lock:
-            self._pending -= 1
+    def cancel(self, job: _Job) -> None:
+        """Stop spending work on ``job`` (answered, timed out or abandoned): its queued units
+        leave the queue; a batch that holds it stops once none of its requests is alive."""
+        with self._cond:
+            job.cancelled = True
+            self._dequeue(job)
+            self._resolve(job, error=SearchCancelled("the request was cancelled"))
+            self._cond.notify_all()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._cond:
+            self._closed = True
+            for job in list(self._queue):
+                job.cancelled = True
+                self._dequeue(job)
+                self._resolve(job, error=SearchCancelled("the server is shutting down"))
+            self._cond.notify_all()
+
+    # --- worker side (threads) ---
+
+    def _start_workers(self) -> None:
+        while len(self._threads) < self.workers:
+            thread = threading.Thread(
+                target=self._work, name=f"lingolite-mt-{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _work(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            try:
+                self._run(batch)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _next_batch(self) -> list[tuple[_Job, tuple[int, ...]]] | None:
+        """Block until a batch is ready (see the class docstring); None once closed."""
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                for job in [j for j in self._queue if j.dead(now)]:  # expired while queued
+                    self._dequeue(job)
+                    self._resolve(job, error=TimeoutError("deadline passed in the queue"))
+                if not self._queue:
+                    self._cond.wait()
+                    continue
+                head = self._queue[0]
+                same = [j for j in self._queue if j.plan.config == head.plan.config]
+                ready = sum(len(j.plan.order) - j.taken for j in same)
+                fill_by = head.arrived + self.batch_wait_s
+                if ready < self.batch_sentences and now < fill_by:
+                    self._cond.wait(fill_by - now)
+                    continue
+                batch, room = [], self.batch_sentences
+                for job in same:
+                    rows = job.plan.order[job.taken : job.taken + room]
+                    batch.append((job, rows))
+                    job.taken += len(rows)
+                    room -= len(rows)
+                    if job.taken == len(job.plan.order):
+                        self._queue.remove(job)
+                    if not room:
+                        break
+                self._busy += 1
+                return batch
+            return None
+
+    def _run(self, batch: list[tuple[_Job, tuple[int, ...]]]) -> None:
+        jobs = [job for job, _ in batch]
+        sources = [job.plan.units[u].ids for job, rows in batch for u in rows]
+        if self.on_batch is not None:
+            self.on_batch(len(sources), len(jobs))
+
+        def should_stop() -> bool:
+            now = time.monotonic()
+            return all(job.dead(now) for job in jobs)
+
+        try:
+            results = self.translator.decode_units(
+                sources,
+                jobs[0].plan.config,
+                num_hypotheses=max(job.plan.num_hypotheses for job in jobs),
+                should_stop=should_stop,
+            )
+            if len(results) != len(sources):
+                raise RuntimeError(f"{len(results)} results for a batch of {len(sources)}")
+        except Exception as exc:  # every request of the batch gets it (ValueError: 400)
+            with self._cond:
+                for job in jobs:
+                    job.cancelled = True
+                    self._dequeue(job)
+                    self._resolve(job, error=exc)
+            return
+        done = []
+        with self._cond:
+            it = iter(results)
+            for job, rows in batch:
+                for u in rows:
+                    job.results[u] = next(it)
+                job.left -= len(rows)
+                if not job.left and not job.future.done():
+                    done.append(job)
+        self._finish(done)
+
+    def _finish(self, jobs: Sequence[_Job]) -> None:
+        """Assemble the answers of fully decoded ``jobs`` (outside the lock)."""
+        for job in jobs:
+            try:
+                value: list[Translation] | None = assemble(
+                    job.plan, [r for r in job.results if r is not None]
+                )
+                error: BaseException | None = None
+            except Exception as exc:
+                value, error = None, exc
+            with self._cond:
+                self._resolve(job, value, error)
+
+    def _dequeue(self, job: _Job) -> None:
+        if job in self._queue:
+            self._queue.remove(job)
+
+    def _resolve(
+        self, job: _Job, value: list[Translation] | None = None, error: BaseException | None = None
+    ) -> None:
+        """Answer ``job`` once (later calls are no-ops); call with the lock held."""
+        if job.future.done():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            assert value is not None
+            job.future.set_result(value)
+        self._pending -= 1
 
 
 class ServerMetrics:
     """The server's Prometheus metrics, in a registry of its own (never the global one)."""
 
-    def __init__(self, pool: TranslationPool) -> None:
+    # Sentences (or requests) per decoder batch: powers of two up to a large --batch-sentences.
+    BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+    def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
         self.requests = Counter(
             "lingolite_http_requests", "HTTP requests by route and status", ["route", "status"],
@@ -679,12 +910,30 @@ class ServerMetrics:
             "lingolite_sentences_translated", "Sentences translated", registry=r
         )
         self.tokens = Counter("lingolite_tokens_generated", "Tokens generated", registry=r)
-        queue = Gauge("lingolite_queue_depth", "Translations waiting for a worker", registry=r)
-        queue.set_function(lambda: pool.queued)
-        running = Gauge(
-            "lingolite_translations_pending", "Translations running or waiting", registry=r
+        self.batch_sentences = Histogram(
+            "lingolite_batch_sentences", "Sentences (units) per decoder batch", registry=r,
+            buckets=self.BATCH_BUCKETS,
+        )  # fmt: skip
+        self.batch_requests = Histogram(
+            "lingolite_batch_requests", "Requests sharing a decoder batch", registry=r,
+            buckets=self.BATCH_BUCKETS,
+        )  # fmt: skip
+
+    def watch(self, scheduler: BatchScheduler) -> None:
+        """Gauges of ``scheduler``'s queue."""
+        queue = Gauge(
+            "lingolite_queue_depth", "Requests waiting for a batch", registry=self.registry
         )
-        running.set_function(lambda: pool.pending)
+        queue.set_function(lambda: scheduler.queued)
+        pending = Gauge(
+            "lingolite_translations_pending", "Requests admitted and not yet answered",
+            registry=self.registry,
+        )  # fmt: skip
+        pending.set_function(lambda: scheduler.pending)
+
+    def observe_batch(self, sentences: int, requests: int) -> None:
+        self.batch_sentences.observe(sentences)
+        self.batch_requests.observe(requests)
 
     def count(self, translations: Sequence[Translation]) -> None:
         self.sentences.inc(sum(t.sentences for t in translations))
@@ -892,12 +1141,22 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
     settings = settings or ServerSettings()
     settings.validate()
     languages = sorted(translator.languages)
-    pool = TranslationPool(settings.max_concurrency, settings.timeout_s, settings.max_queue)
+    metrics = ServerMetrics()
+    scheduler = BatchScheduler(
+        translator,
+        workers=settings.max_concurrency,
+        timeout_s=settings.timeout_s,
+        max_queue=settings.max_queue,
+        batch_sentences=settings.batch_sentences,
+        batch_wait_s=settings.batch_wait_ms / 1000,
+        on_batch=metrics.observe_batch,
+    )
+    metrics.watch(scheduler)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        pool.close()
+        scheduler.close()
 
     app = FastAPI(
         title="LingoLite",
@@ -934,7 +1193,7 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
         body_timeout_s=settings.body_timeout_s,
         global_rate_limit=settings.global_rate_limit,
     )
-    app.state.pool = pool
+    app.state.scheduler = scheduler
     if settings.rate_limit is not None:
         limiter = Limiter(
             key_func=_rate_limit_key(settings.api_keys),
@@ -947,7 +1206,6 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
         app.state.limiter = limiter
         app.add_exception_handler(RateLimitExceeded, _on_rate_limited)
         app.add_middleware(SlowAPIASGIMiddleware)  # before keys and body are read
-    metrics = ServerMetrics(pool)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: sees every answer
 
     def check(texts: list[str], source: str, target: str) -> None:
@@ -1030,25 +1288,24 @@ def create_app(translator: TranslatorLike, settings: ServerSettings | None = Non
         beams = max(body.beam_size, body.alternatives + 1)
         check_cost(texts, body.source, beams, body.max_length)
 
-        def job(should_stop: StopCheck) -> list[Translation]:
-            return translator.translate_detailed(
+        def plan() -> Plan:
+            return translator.plan(
                 texts,
                 body.source,
                 body.target,
                 num_beams=beams,
                 num_hypotheses=body.alternatives + 1,
                 max_length=body.max_length,
-                should_stop=should_stop,
             )
 
         try:
-            out = await pool.run(job)
+            out = await scheduler.translate(plan)
         except PoolFullError as exc:
             raise ApiError(
                 503,
                 "busy",
                 f"all {settings.max_concurrency} workers are busy and {settings.max_queue} "
-                "requests are waiting; retry later",
+                "requests are waiting for a batch; retry later",
                 headers={"Retry-After": str(exc.retry_after)},
             ) from None
         except (TimeoutError, SearchCancelled):
@@ -1161,7 +1418,22 @@ def build_parser(prog: str = "python -m runtime.server") -> argparse.ArgumentPar
         "--max-queue",
         type=int,
         default=d.max_queue,
-        help="requests waiting for a worker; more get 503 (default %(default)s)",
+        help="requests waiting for a batch, besides one per idle worker; more get 503 "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--batch-sentences",
+        type=int,
+        default=d.batch_sentences,
+        help="most sentences decoded at once, across requests with the same beam_size and "
+        "max_length; 1 turns batching off (default %(default)s)",
+    )
+    p.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=d.batch_wait_ms,
+        help="longest wait for a batch to fill, from the oldest waiting request's arrival "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--max-connections",
@@ -1221,6 +1493,8 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         timeout_s=args.timeout_s,
         max_concurrency=args.max_concurrency,
         max_queue=args.max_queue,
+        batch_sentences=args.batch_sentences,
+        batch_wait_ms=args.batch_wait_ms,
         max_connections=args.max_connections,
         header_timeout_s=args.header_timeout_s,
         body_timeout_s=args.body_timeout_s,

@@ -163,6 +163,46 @@ class Translation:
     tokens: int = 0
 
 
+class Unit(NamedTuple):
+    """What the decoder translates: a sentence, or a piece of one too long for the model."""
+
+    text: int  # index of its text in the request
+    sentence: int  # index of its sentence within the text
+    ids: TokenIds  # [<2tgt>] + pieces + [eos]: the target language travels in the source
+
+
+class ScoredHyp(NamedTuple):
+    """One decoded hypothesis of a unit: its text, score and generated tokens (EOS excluded)."""
+
+    text: str
+    score: float
+    tokens: int
+
+
+class UnitResult(NamedTuple):
+    """A unit's hypotheses, best first, and whether the best stopped at ``max_length``."""
+
+    hypotheses: tuple[ScoredHyp, ...]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request cut into :class:`Unit` s (:meth:`Translator.plan`).
+
+    ``order`` lists the unit indices longest source first (the order to batch them in, so that
+    a batch pads little); ``config`` is resolved (``max_length`` set). Units of plans with equal
+    ``config`` can be decoded in one batch whatever their language pair, since each unit's
+    first token names its target language; ``num_hypotheses`` only trims what the search keeps.
+    """
+
+    segmented: tuple[tuple[Segment, ...], ...]
+    units: tuple[Unit, ...]
+    order: tuple[int, ...]
+    config: SearchConfig
+    num_hypotheses: int = 1
+
+
 class TranslateOptions(TypedDict, total=False):
     """The keyword options of :meth:`Translator.translate_detailed`."""
 
@@ -313,8 +353,52 @@ class Translator:
         "split"``) or refused with :class:`TranslatorError` (``"error"``).
         ``should_stop`` (e.g. :func:`lingolite.search.deadline_check`) is polled before every
         decoder step; once it returns True, :class:`lingolite.search.SearchCancelled` is raised.
+
+        The three steps, :meth:`plan`, :meth:`decode_units` and :func:`assemble`, are public so
+        that a caller can decode the units of several requests together (the server does).
         """
-        self._check_request(texts, src, tgt, batch_size, num_beams, on_long_input)
+        if batch_size < 1:
+            raise TranslatorError(f"batch_size must be >= 1, got {batch_size}")
+        plan = self.plan(
+            texts, src, tgt, num_beams=num_beams, num_hypotheses=num_hypotheses,
+            max_length=max_length, length_penalty=length_penalty, do_sample=do_sample,
+            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+            on_long_input=on_long_input,
+        )  # fmt: skip
+        results: list[UnitResult | None] = [None] * len(plan.units)
+        for start in range(0, len(plan.order), batch_size):
+            rows = plan.order[start : start + batch_size]
+            decoded = self.decode_units(
+                [plan.units[u].ids for u in rows],
+                plan.config,
+                num_hypotheses=plan.num_hypotheses,
+                should_stop=should_stop,
+            )
+            for u, result in zip(rows, decoded, strict=True):
+                results[u] = result
+        return assemble(plan, [r for r in results if r is not None])
+
+    def plan(
+        self,
+        texts: Sequence[str],
+        src: str,
+        tgt: str,
+        *,
+        num_beams: int = 1,
+        num_hypotheses: int = 1,
+        max_length: int | None = None,
+        length_penalty: float = 1.0,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        on_long_input: LongInputPolicy = "split",
+    ) -> Plan:
+        """Check a request and cut it into units ready for the decoder (the options as in
+        :meth:`translate_detailed`); :class:`TranslatorError` names every problem. No model
+        runs here."""
+        self._check_request(texts, src, tgt, 1, num_beams, on_long_input)
         length = self.backend.max_tgt_len if max_length is None else max_length
         config = SearchConfig(
             max_length=length, num_beams=num_beams, length_penalty=length_penalty,
@@ -325,34 +409,41 @@ class Translator:
             raise TranslatorError(
                 f"num_hypotheses must be in [1, num_beams = {num_beams}], got {num_hypotheses}"
             )
-        tok = self.tokenizer
-        segmented = [segment(text, src) for text in texts]
-        units = self._units(segmented, tgt, on_long_input)
-        # hyps[u][j] = (text, score, generated tokens) of the j-th best hypothesis of unit u
-        hyps: list[list[tuple[str, float, int]]] = [[] for _ in units]
-        cut = [False] * len(units)
-        order = sorted(range(len(units)), key=lambda u: -len(units[u][2]))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            nbest = decode_batch_nbest(
-                self.backend,
-                [units[u][2] for u in rows],
-                bos_id=tok.bos_id,
-                eos_id=tok.eos_id,
-                pad_id=tok.pad_id,
-                config=config,
-                num_hypotheses=num_hypotheses,
-                should_stop=should_stop,
+        if num_hypotheses > 1 and isinstance(self.backend, SentenceBackend):
+            raise TranslatorError(
+                f"num_hypotheses {num_hypotheses} needs the search code's beam search; "
+                f"{type(self.backend).__name__} returns one hypothesis"
             )
-            for u, found in zip(rows, nbest, strict=True):
-                hyps[u] = [(self._decode(h.tokens), h.score, len(h.tokens)) for h in found]
+        segmented = tuple(tuple(segment(text, src)) for text in texts)
+        units = tuple(self._units(segmented, tgt, on_long_input))
+        order = tuple(sorted(range(len(units)), key=lambda u: -len(units[u].ids)))
+        return Plan(segmented, units, order, config, num_hypotheses)
+
+    def decode_units(
+        self,
+        sources: Sequence[TokenIds],
+        config: SearchConfig,
+        *,
+        num_hypotheses: int = 1,
+        should_stop: StopCheck | None = None,
+    ) -> list[UnitResult]:
+        """Decode ``sources`` (units' ids, of any requests and target languages: the target tag
+        is each source's first token) as one batch with ``config``; one :class:`UnitResult` per
+        source, in order. ``should_stop`` as in :meth:`translate_detailed`."""
+        tok = self.tokenizer
+        length = self.backend.max_tgt_len if config.max_length is None else config.max_length
+        nbest = decode_batch_nbest(
+            self.backend, sources, bos_id=tok.bos_id, eos_id=tok.eos_id, pad_id=tok.pad_id,
+            config=config, num_hypotheses=num_hypotheses, should_stop=should_stop,
+        )  # fmt: skip
+        return [
+            UnitResult(
+                tuple(ScoredHyp(self._decode(h.tokens), h.score, len(h.tokens)) for h in found),
                 # Finished hypotheses hold at most length - 1 tokens (eos took the last step).
-                cut[u] = len(found[0].tokens) >= length
-        # per_text[t] = (sentence index, hypotheses, truncated) of text t's units, in order
-        per_text: list[list[tuple[int, list[tuple[str, float, int]], bool]]] = [[] for _ in texts]
-        for (t, k, _), decoded, was_cut in zip(units, hyps, cut, strict=True):
-            per_text[t].append((k, decoded, was_cut))
-        return [_assemble(segments, per_text[t]) for t, segments in enumerate(segmented)]
+                len(found[0].tokens) >= length,
+            )
+            for found in nbest
+        ]
 
     def translate_stream(
         self,
@@ -432,11 +523,11 @@ class Translator:
 
     def _units(
         self, segmented: Sequence[Sequence[Segment]], tgt: str, on_long_input: LongInputPolicy
-    ) -> list[tuple[int, int, TokenIds]]:
+    ) -> list[Unit]:
         """``(text index, sentence index within the text, source ids)`` of every piece to
         translate; a sentence over ``max_src_len`` is cut (``"split"``) or refused, all such
         sentences named at once (``"error"``)."""
-        units: list[tuple[int, int, TokenIds]] = []
+        units: list[Unit] = []
         too_long: list[str] = []
         for t, segments in enumerate(segmented):
             sentences = [s.text for s in segments if s.is_sentence]
@@ -445,10 +536,10 @@ class Translator:
                     ids = self.tokenizer.encode_source(sentence, tgt)
                     if len(ids) > self.max_src_len:
                         too_long.append(f"text {t} sentence {k} has {len(ids)}")
-                    units.append((t, k, ids))
+                    units.append(Unit(t, k, ids))
                     continue
                 for piece in self._fit(sentence, tgt):
-                    units.append((t, k, self.tokenizer.encode_source(piece, tgt)))
+                    units.append(Unit(t, k, self.tokenizer.encode_source(piece, tgt)))
         if too_long:
             raise TranslatorError(
                 f"{', '.join(too_long[:10])} tokens; the model reads at most {self.max_src_len} "
@@ -525,11 +616,24 @@ class Translator:
         return self.tokenizer.decode(ids)
 
 
+def assemble(plan: Plan, results: Sequence[UnitResult]) -> list[Translation]:
+    """One :class:`Translation` per text of ``plan`` from its units' results (``results[u]``
+    for ``plan.units[u]``); each unit's hypotheses beyond ``plan.num_hypotheses`` are ignored,
+    so a unit decoded with more (beside a request that asked for more) gives the same answer."""
+    if len(results) != len(plan.units):
+        raise ValueError(f"{len(results)} results for a plan of {len(plan.units)} units")
+    per_text: list[list[tuple[int, Sequence[ScoredHyp], bool]]] = [[] for _ in plan.segmented]
+    for unit, result in zip(plan.units, results, strict=True):
+        found = result.hypotheses[: plan.num_hypotheses]
+        per_text[unit.text].append((unit.sentence, found, result.truncated))
+    return [_assemble(segments, per_text[t]) for t, segments in enumerate(plan.segmented)]
+
+
 def _assemble(
-    segments: Sequence[Segment], units: Sequence[tuple[int, list[tuple[str, float, int]], bool]]
+    segments: Sequence[Segment], units: Sequence[tuple[int, Sequence[ScoredHyp], bool]]
 ) -> Translation:
     """One text's :class:`Translation` from its units, in order: ``(sentence index, hypotheses
-    as (text, score, generated tokens) best first, truncated)``."""
+    best first, truncated)``."""
     sentences = sum(1 for s in segments if s.is_sentence)
     if not units:
         return Translation(join(segments, []), sentences, False)

@@ -19,6 +19,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lingolite.search import SearchConfig
+from lingolite.segment import Segment
 from lingolite.tokenizer import Tokenizer
 from runtime.onnx_backend import OnnxBackend
 from runtime.server import (
@@ -33,15 +35,21 @@ from runtime.server import (
     match_api_key,
     settings_from_args,
 )
-from runtime.translator import ScoredText, Translation, Translator
+from runtime.translator import Plan, ScoredHyp, Translator, Unit, UnitResult
 
 LANGS = ["de", "en", "fr"]
 KEY_A, KEY_B = "a" * 20, "b" * 20
 NO_RATE_LIMIT = ServerSettings(rate_limit=None)
 
 
+# The fake's language tags: ids above Unicode, first in a source like the model's <2xx> tokens.
+TAG_BASE = 0x110000
+
+
 class FakeTranslator:
-    """Upper-cases and tags each text; counts calls and how many run at once."""
+    """Upper-cases and tags each text (one unit per text); records every request it plans
+    (``calls``) and every batch it decodes (``batches``: the texts of each), and counts how many
+    batches run at once."""
 
     languages = LANGS
     # Like the shipped models: en<->de and en<->fr, but not de<->fr.
@@ -51,10 +59,11 @@ class FakeTranslator:
     def __init__(self, delay_s: float = 0.0, fail: Exception | None = None) -> None:
         self.delay_s, self.fail = delay_s, fail
         self.calls: list[dict[str, Any]] = []
+        self.batches: list[list[str]] = []
         self.running = self.max_running = 0
         self._lock = threading.Lock()
 
-    def translate_detailed(
+    def plan(
         self,
         texts: Sequence[str],
         src: str,
@@ -63,12 +72,8 @@ class FakeTranslator:
         num_beams: int = 1,
         num_hypotheses: int = 1,
         max_length: int | None = None,
-        batch_size: int = 32,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> list[Translation]:
+    ) -> Plan:
         with self._lock:
-            self.running += 1
-            self.max_running = max(self.max_running, self.running)
             self.calls.append(
                 {
                     "texts": list(texts),
@@ -79,28 +84,43 @@ class FakeTranslator:
                     "max_length": max_length,
                 }
             )
+        if max_length is not None and max_length > self.max_tgt_len:
+            raise ValueError(f"max_length must be in [1, {self.max_tgt_len}], got {max_length}")
+        units = tuple(
+            Unit(i, 0, [TAG_BASE + LANGS.index(tgt), *map(ord, t)]) for i, t in enumerate(texts)
+        )
+        config = SearchConfig(max_length=max_length or self.max_tgt_len, num_beams=num_beams)
+        segmented = tuple((Segment(t, True),) for t in texts)
+        return Plan(segmented, units, tuple(range(len(units))), config, num_hypotheses)
+
+    def decode_units(
+        self,
+        sources: Sequence[list[int]],
+        config: SearchConfig,
+        *,
+        num_hypotheses: int = 1,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[UnitResult]:
+        texts = ["".join(map(chr, ids[1:])) for ids in sources]
+        with self._lock:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            self.batches.append(texts)
         try:
             time.sleep(self.delay_s)
             if self.fail is not None:
                 raise self.fail
-            if max_length is not None and max_length > self.max_tgt_len:
-                raise ValueError(f"max_length must be in [1, {self.max_tgt_len}], got {max_length}")
             # A text containing "LONG" stands for one whose sentence hit the length limit.
             # Alternative j tags the text with j + 1 stars.
-            return [
-                Translation(
-                    f"<{tgt}> {t.upper()}",
-                    1,
-                    "LONG" in t,
-                    score=-1.0,
-                    alternatives=tuple(
-                        ScoredText(f"<{tgt}> {t.upper()}{'*' * j}", -1.0 - j)
-                        for j in range(1, num_hypotheses)
-                    ),
-                    tokens=len(t.split()),
+            out = []
+            for ids, text in zip(sources, texts, strict=True):
+                tagged = f"<{LANGS[ids[0] - TAG_BASE]}> {text.upper()}"
+                hyps = tuple(
+                    ScoredHyp(tagged + "*" * j, -1.0 - j, len(text.split()))
+                    for j in range(num_hypotheses)
                 )
-                for t in texts
-            ]
+                out.append(UnitResult(hyps, "LONG" in text))
+            return out
         finally:
             with self._lock:
                 self.running -= 1
@@ -365,10 +385,11 @@ def test_timeout_gives_structured_504() -> None:
 
 def test_concurrency_is_bounded() -> None:
     fake = FakeTranslator(delay_s=0.05)
-    app = create_app(fake, ServerSettings(rate_limit=None, max_concurrency=2))
+    settings = ServerSettings(rate_limit=None, max_concurrency=2, batch_sentences=1)
+    app = create_app(fake, settings)
     responses = asyncio.run(_post_many(app, 8))
     assert [r.status_code for r in responses] == [200] * 8
-    assert fake.max_running == 2
+    assert fake.max_running == 2 and len(fake.batches) == 8  # batching off: one each
 
 
 def test_concurrency_stays_bounded_after_timeouts() -> None:
@@ -378,7 +399,8 @@ def test_concurrency_stays_bounded_after_timeouts() -> None:
     responses = asyncio.run(_post_many(app, 3))
     assert [r.status_code for r in responses] == [504] * 3
     time.sleep(0.4)  # let the running one finish
-    assert fake.max_running == 1 and len(fake.calls) == 1  # queued ones were dropped
+    # One batch ran (alone or with the others); the rest left the queue at their deadline.
+    assert fake.max_running == 1 and len(fake.batches) == 1
 
 
 # --- Schema-driven fuzzing -------------------------------------------------------------------

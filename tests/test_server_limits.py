@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -23,19 +23,27 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory, SearchCancelled
+from lingolite.search import (
+    BoolArray,
+    Cache,
+    FloatArray,
+    IntArray,
+    Memory,
+    SearchCancelled,
+    SearchConfig,
+)
 from lingolite.segment import segment
 from lingolite.tokenizer import Tokenizer
 from runtime.server import (
+    BatchScheduler,
     LogFloodFilter,
     ServerSettings,
-    TranslationPool,
     client_bucket,
     configure_logging,
     create_app,
     uvicorn_options,
 )
-from runtime.translator import Translator
+from runtime.translator import Translator, UnitResult
 from tests.test_server import FakeTranslator, assert_error, body
 
 
@@ -132,7 +140,7 @@ def test_timed_out_work_stops_and_normal_requests_still_get_answers(
     assert elapsed < 3 * settings.timeout_s
     # Only the normal request's own steps ran after the attack timed out (<= max_tgt_len).
     assert steps_after <= backend.max_tgt_len
-    assert app.state.pool.pending == 0
+    assert app.state.scheduler.pending == 0
     assert rss_growth < 200 * 2**20  # two 16 MiB caches at most, never six piling up
 
 
@@ -168,25 +176,43 @@ def test_full_queue_is_503_with_retry_after() -> None:
     assert len(fake.calls) == 2
 
 
-def test_pool_releases_its_slots_after_timeouts() -> None:
-    pool = TranslationPool(max_concurrency=1, timeout_s=0.1, max_queue=0)
-    seen: list[bool] = []
+class StopOnlyTranslator(FakeTranslator):
+    """A fake whose batches run until their ``should_stop`` says so, then raise."""
 
-    def work(should_stop: Any) -> int:
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped = 0
+
+    def decode_units(
+        self,
+        sources: Sequence[list[int]],
+        config: SearchConfig,
+        *,
+        num_hypotheses: int = 1,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[UnitResult]:
+        assert should_stop is not None
         while not should_stop():
             time.sleep(0.01)
-        seen.append(True)
+        self.stopped += 1
         raise SearchCancelled("stopped")
+
+
+def test_scheduler_releases_its_workers_after_timeouts() -> None:
+    fake = StopOnlyTranslator()
+    # No queue: a request is admitted only while the one worker is idle.
+    scheduler = BatchScheduler(fake, workers=1, timeout_s=0.1, max_queue=0)
 
     async def twice() -> None:
         for _ in range(2):
-            with pytest.raises((TimeoutError, SearchCancelled)):
-                await pool.run(work)
-            await asyncio.sleep(0.05)
+            with pytest.raises(TimeoutError):
+                await scheduler.translate(lambda: fake.plan(["x"], "en", "de"))
+            await asyncio.sleep(0.1)
 
     asyncio.run(twice())
-    assert seen == [True, True] and pool.pending == 0  # each call stopped; no slot leaked
-    pool.close()
+    # Each batch stopped at its request's deadline, and the worker took the next one.
+    assert fake.stopped == 2 and scheduler.pending == 0 and scheduler.queued == 0
+    scheduler.close()
 
 
 def test_global_rate_limit_holds_across_keys_and_addresses() -> None:
