@@ -1,14 +1,21 @@
 """Load test of the translation server on loopback: throughput, latency and memory.
 
 ``python -m benchmarks.server_load --artifacts DIR [--clients 16] [--duration 60] [--port 0]
-[--max-requests N] [--precision fp32|int8] [--max-concurrency N] [--threads N] [--out FILE]``
+[--max-requests N] [--precision fp32|int8] [--max-concurrency N] [--max-queue N] [--threads N]
+[--batch-sentences N] [--batch-wait-ms M] [--compare-batching --rounds R] [--out FILE]``
 
 Starts ``python -m runtime.server`` in a subprocess bound to 127.0.0.1 (port 0: a free one,
 read back from the server's log), waits for ``/health``, then runs ``--clients`` concurrent
 httpx clients, each posting one sentence per request, until ``--duration`` seconds or
 ``--max-requests`` requests have been sent. Reports requests/s, p50/p99 latency, the error
 count, and the server process's resident memory before, during (peak) and after the load;
-writes them as JSON to ``--out``. The server runs with a rate limit too high to be reached.
+writes them as JSON to ``--out``. The server runs with its rate limits off.
+
+``--compare-batching`` measures batching across requests off (``--batch-sentences 1``) against
+on (the server's defaults, or ``--batch-sentences``/``--batch-wait-ms``) in one run: ``--rounds``
+rounds of off then on, each against a fresh server, so that both see the same machine load; it
+writes every run and the on/off ratios of req/s and p50/p99 latency (per round and their median)
+to ``--out``, and a Markdown table beside it (``.md``).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 import psutil
+
+from lingolite.utils import atomic_write_bytes
 
 log = logging.getLogger("benchmarks.server_load")
 
@@ -164,7 +173,7 @@ def run_load(
 ) -> dict[str, Any]:
     """Start the server, load it, stop it; returns the result written by :func:`main`."""
     with tempfile.TemporaryDirectory(prefix="lingolite-load-") as tmp:
-        args = ["--rate-limit", "1000000/minute", *server_args]
+        args = ["--rate-limit", "off", "--global-rate-limit", "off", *server_args]
         proc, bound = start_server(artifacts, port, args, Path(tmp) / "server.log")
         try:
             base_url = f"http://{HOST}:{bound}"
@@ -219,12 +228,102 @@ def run_load(
     }
 
 
+def compare_batching(
+    artifacts: Path,
+    *,
+    rounds: int,
+    server_args: Sequence[str],
+    batching_args: Sequence[str],
+    **load: Any,
+) -> dict[str, Any]:
+    """Batching off vs on, alternating, ``rounds`` times (see the module docstring)."""
+    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for r in range(rounds):
+        for mode, extra in (("off", ["--batch-sentences", "1"]), ("on", list(batching_args))):
+            log.info("round %d/%d: batching %s", r + 1, rounds, mode)
+            runs[mode].append(run_load(artifacts, server_args=[*server_args, *extra], **load))
+    per_round = [
+        {
+            "requests_per_s": _ratio(on["requests_per_s"], off["requests_per_s"]),
+            "p50": _ratio(on["latency_ms"]["p50"], off["latency_ms"]["p50"]),
+            "p99": _ratio(on["latency_ms"]["p99"], off["latency_ms"]["p99"]),
+        }
+        for off, on in zip(runs["off"], runs["on"], strict=True)
+    ]
+    median = {
+        key: round(float(np.median([r[key] for r in per_round if r[key] is not None])), 3)
+        if any(r[key] is not None for r in per_round)
+        else None
+        for key in ("requests_per_s", "p50", "p99")
+    }
+    return {
+        "kind": "server_load batching off vs on",
+        "command": runs["on"][0]["command"],
+        "machine": runs["on"][0]["machine"],
+        "artifacts": str(artifacts),
+        "clients": runs["on"][0]["clients"],
+        "rounds": rounds,
+        "runs": runs,
+        "ratios_on_over_off": {"per_round": per_round, "median": median},
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def comparison_markdown(result: dict[str, Any]) -> str:
+    """A Markdown table of :func:`compare_batching`'s result."""
+    lines = [
+        f"# Server load: batching across requests off vs on ({result['clients']} clients)",
+        "",
+        f"`{result['command']}`",
+        "",
+        f"Artifacts `{result['artifacts']}`; machine {result['machine']['platform']}, "
+        f"{result['machine']['cpus']} CPUs, shared with other jobs (compare ratios within a "
+        "round, not absolute times).",
+        "",
+        "| round | batching | server args | ok | errors | req/s | p50 (ms) | p99 (ms) |"
+        " peak RSS (MiB) |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in range(result["rounds"]):
+        for mode in ("off", "on"):
+            run = result["runs"][mode][r]
+            args = " ".join(run["server_args"][4:])  # past the rate limits
+            lat = run["latency_ms"]
+            lines.append(
+                f"| {r + 1} | {mode} | `{args}` | {run['ok']} | {run['errors']} | "
+                f"{run['requests_per_s']} | {lat['p50']} | {lat['p99']} | "
+                f"{run['server_rss_mib']['peak']} |"
+            )
+    median = result["ratios_on_over_off"]["median"]
+    lines += [
+        "",
+        "On / off within each round, median over rounds (req/s above 1 and latency below 1 "
+        f"favour batching): req/s {median['requests_per_s']}x, p50 {median['p50']}x, "
+        f"p99 {median['p99']}x.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
 def _latency_summary(lat_ms: npt.NDArray[np.float64]) -> dict[str, float | None]:
     if not len(lat_ms):
         return dict.fromkeys(("p50", "p99", "mean", "max"))
     p50, p99 = np.percentile(lat_ms, [50, 99])
     values = {"p50": p50, "p99": p99, "mean": lat_ms.mean(), "max": lat_ms.max()}
     return {name: round(float(v), 2) for name, v in values.items()}
+
+
+POSITIVE_OPTIONS = (
+    *("clients", "max_requests", "max_concurrency", "max_queue", "threads"),
+    *("batch_sentences", "rounds"),
+)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmarks.server_load") -> int:
@@ -236,7 +335,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmarks.se
     p.add_argument("--port", type=int, default=0, help="0: a free port")
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     p.add_argument("--max-concurrency", type=int, help="server option (default: the server's)")
+    p.add_argument("--max-queue", type=int, help="server option (default: the server's)")
     p.add_argument("--threads", type=int, help="server option (default: the server's)")
+    p.add_argument("--batch-sentences", type=int, help="server option (default: the server's)")
+    p.add_argument("--batch-wait-ms", type=float, help="server option (default: the server's)")
+    p.add_argument(
+        "--compare-batching",
+        action="store_true",
+        help="run batching off (--batch-sentences 1) and on, --rounds times, in one run",
+    )
+    p.add_argument("--rounds", type=int, default=2, help="with --compare-batching")
     p.add_argument("--out", type=Path, default=Path("server_load.json"))
     args = p.parse_args(argv)
     logging.basicConfig(
@@ -245,26 +353,57 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmarks.se
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     problems = [
         f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}"
-        for name in ("clients", "max_requests", "max_concurrency", "threads")
+        for name in POSITIVE_OPTIONS
         if getattr(args, name) is not None and getattr(args, name) < 1
     ]
     if args.duration <= 0:
         problems.append(f"--duration must be > 0, got {args.duration}")
+    if args.batch_wait_ms is not None and not args.batch_wait_ms >= 0:
+        problems.append(f"--batch-wait-ms must be >= 0, got {args.batch_wait_ms}")
+    if args.compare_batching and args.batch_sentences == 1:
+        problems.append("--compare-batching needs --batch-sentences above 1 (1 is 'off')")
     if problems:
         p.error("; ".join(problems))
     server_args = ["--precision", args.precision]
-    for name in ("max_concurrency", "threads"):
+    for name in ("max_concurrency", "max_queue", "threads"):
         if getattr(args, name) is not None:
             server_args += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    batching_args: list[str] = []
+    for name in ("batch_sentences", "batch_wait_ms"):
+        if getattr(args, name) is not None:
+            batching_args += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    if args.compare_batching:
+        comparison = compare_batching(
+            args.artifacts,
+            rounds=args.rounds,
+            server_args=server_args,
+            batching_args=batching_args,
+            clients=args.clients,
+            duration_s=args.duration,
+            max_requests=args.max_requests,
+            port=args.port,
+        )
+        write_text_atomic(args.out, json.dumps(comparison, indent=2) + "\n")
+        write_text_atomic(args.out.with_suffix(".md"), comparison_markdown(comparison))
+        median = comparison["ratios_on_over_off"]["median"]
+        log.info(
+            "batching on / off (median of %d rounds): req/s %sx, p50 %sx, p99 %sx; written to %s",
+            args.rounds,
+            median["requests_per_s"],
+            median["p50"],
+            median["p99"],
+            args.out,
+        )
+        return 0
     result = run_load(
         args.artifacts,
         clients=args.clients,
         duration_s=args.duration,
         max_requests=args.max_requests,
         port=args.port,
-        server_args=server_args,
+        server_args=[*server_args, *batching_args],
     )
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     lat, rss = result["latency_ms"], result["server_rss_mib"]
     log.info(
         "%d ok, %d errors in %.1f s: %.1f req/s, p50 %s ms, p99 %s ms; server RSS %s -> %s "

@@ -688,12 +688,8 @@ class BatchScheduler:
         on_batch: BatchObserver | None = None,
     ) -> None:
         self.translator, self.workers, self.timeout_s = translator, workers, timeout_s
-        self.max_queue, self.batch_sentences, self.batch_wait_s = (
-            max_queue,
-            batch_sentences,
-            batch_wait_s,
-        )
-        self.on_batch = on_batch
+        self.max_queue, self.on_batch = max_queue, on_batch
+        self.batch_sentences, self.batch_wait_s = batch_sentences, batch_wait_s
         self._cond = threading.Condition()  # guards everything below and every job's fields
         self._queue: deque[_Job] = deque()  # jobs with units not yet taken, oldest first
         self._admitting = 0  # admitted, being planned

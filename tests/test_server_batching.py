@@ -243,7 +243,7 @@ def test_full_queue_is_503_while_a_batch_runs() -> None:
 def test_batch_options_are_validated_and_in_help() -> None:
     for bad in ({"batch_sentences": 0}, {"batch_wait_ms": -1.0}, {"batch_wait_ms": 40_000.0}):
         with pytest.raises(ValueError, match="batch"):
-            ServerSettings(**bad).validate()  # type: ignore[arg-type]
+            ServerSettings(**bad).validate()
     text = build_parser().format_help()
     assert "--batch-sentences" in text and "--batch-wait-ms" in text
     args = build_parser().parse_args(["--artifacts", ".", "--batch-sentences", "1"])
