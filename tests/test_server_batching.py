@@ -8,8 +8,10 @@ batch starts the moment it is full) and a long ``--batch-wait-ms``, or gated by 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from benchmarks import server_load
 from lingolite.search import (
     BoolArray,
     Cache,
@@ -322,3 +325,33 @@ def test_batched_and_alone_agree_with_beams(toy_tokenizer: Tokenizer, beams: int
     assert [r.json()["translatedText"] for r in responses] == alone
     assert backend.batch_rows == [4]
     assert app.state.scheduler.pending == 0
+
+
+def test_load_benchmark_alternates_batching_off_and_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[list[str]] = []
+
+    def fake_run(artifacts: Any, *, server_args: Sequence[str], **_: Any) -> dict[str, Any]:
+        seen.append(list(server_args))
+        on = "1" not in server_args
+        return {
+            "command": "cmd", "machine": {"platform": "p", "cpus": 2}, "clients": 16,
+            "server_args": ["--rate-limit", "off", "--global-rate-limit", "off", *server_args],
+            "ok": 10, "errors": 0, "requests_per_s": 20.0 if on else 10.0,
+            "latency_ms": {"p50": 50.0 if on else 100.0, "p99": 90.0 if on else 100.0},
+            "server_rss_mib": {"peak": 1.0},
+        }  # fmt: skip
+
+    monkeypatch.setattr(server_load, "run_load", fake_run)
+    out = tmp_path / "cmp.json"
+    argv = ["--artifacts", "x", "--compare-batching", "--rounds", "2", "--out", str(out)]
+    assert server_load.main([*argv, "--batch-wait-ms", "3"]) == 0
+    off = ["--precision", "fp32", "--batch-sentences", "1"]
+    on = ["--precision", "fp32", "--batch-wait-ms", "3.0"]
+    assert seen == [off, on, off, on]
+    result = json.loads(out.read_text())
+    assert result["ratios_on_over_off"]["median"] == {"requests_per_s": 2.0, "p50": 0.5, "p99": 0.9}
+    assert "req/s 2.0x, p50 0.5x" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        server_load.main([*argv, "--batch-sentences", "1"])  # that is "off"
