@@ -160,7 +160,11 @@ def test_over_budget_request_is_413_before_any_work() -> None:
 
 def test_full_queue_is_503_with_retry_after() -> None:
     fake = FakeTranslator(delay_s=0.3)
-    settings = ServerSettings(rate_limit=None, max_concurrency=1, max_queue=1, timeout_s=5)
+    # Batching off: a batch holds one request, so one runs and one waits. (With batching, a
+    # batch that takes several requests frees their queue places: test_server_batching.py.)
+    settings = ServerSettings(
+        rate_limit=None, max_concurrency=1, max_queue=1, timeout_s=5, batch_sentences=1
+    )
     app = create_app(fake, settings)
 
     async def burst() -> list[httpx.Response]:
