@@ -357,8 +357,8 @@ class Translator:
         The three steps, :meth:`plan`, :meth:`decode_units` and :func:`assemble`, are public so
         that a caller can decode the units of several requests together (the server does).
         """
-        if batch_size < 1:
-            raise TranslatorError(f"batch_size must be >= 1, got {batch_size}")
+        # Every problem at once, batch_size included (plan checks the rest again; it is cheap).
+        self._check_request(texts, src, tgt, batch_size, num_beams, on_long_input)
         plan = self.plan(
             texts, src, tgt, num_beams=num_beams, num_hypotheses=num_hypotheses,
             max_length=max_length, length_penalty=length_penalty, do_sample=do_sample,
