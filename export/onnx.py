@@ -320,7 +320,7 @@ def export_onnx(options: ExportOptions, quantize: str = "both") -> Path:
             ),
             GROW_DECODER: (
                 DecoderGrowProgram,
-                grow_example_inputs(dec_args),
+                grow_example_inputs(dec_args, past_len=min(3, src.config.max_tgt_len - 1)),
                 (GROW_DECODER_INPUTS, GROW_DECODER_OUTPUTS),
                 grow_dynamic_shapes(src.config),
             ),
