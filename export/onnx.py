@@ -110,13 +110,14 @@ QUANTIZATION = {
 # (GatherBlockQuantized), blocks of 32 values along the input dimension, each with its own scale
 # and zero point; accuracy level 4 computes with int8 activations (ONNX Runtime's fastest CPU
 # kernels for MatMulNBits).
+INT4_OP_TYPES = ("MatMul", "Gather")
 INT4_QUANTIZATION = {
     "method": "onnxruntime.quantization.matmul_nbits_quantizer.MatMulNBitsQuantizer",
     "bits": 4,
     "block_size": 32,
     "is_symmetric": False,
     "accuracy_level": 4,
-    "op_types": ["MatMul", "Gather"],
+    "op_types": list(INT4_OP_TYPES),
     "folded_weight_transposes": True,
     "float32_position_tables": True,
 }
@@ -267,7 +268,7 @@ def quantize_graph_int4(src: Path, dst: Path) -> None:
         is_symmetric=INT4_QUANTIZATION["is_symmetric"],
         accuracy_level=INT4_QUANTIZATION["accuracy_level"],
         nodes_to_exclude=position_tables(model),
-        op_types_to_quantize=tuple(INT4_QUANTIZATION["op_types"]),
+        op_types_to_quantize=INT4_OP_TYPES,
         quant_axes=(("MatMul", 0), ("Gather", 1)),
     )
     root = logging.getLogger()

@@ -91,6 +91,10 @@ class CacheGeometry:
         """``self_k``/``self_v``: ``(L, b, h_kv, T, d)``."""
         return (self.layers, batch, self.kv_heads, self.max_tgt_len, self.head_dim)
 
+    @overload
+    def grow_shape(self, batch: int, length: int) -> tuple[int, ...]: ...
+    @overload
+    def grow_shape(self, batch: Dim, length: Dim) -> tuple[Dim, ...]: ...
     def grow_shape(self, batch: Dim, length: Dim) -> tuple[Dim, ...]:
         """``past_k``/``past_v`` of the growing cache: ``(L, b, h_kv, t, d)``."""
         return (self.layers, batch, self.kv_heads, length, self.head_dim)
