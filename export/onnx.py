@@ -15,9 +15,10 @@ with/without-past pair, no ``If``: the contract of the Android and web runners);
 weights, per output channel for MatMul, activations quantized at run time) beside the fp32 ones
 (``both``) or instead (``int8``); ``int4`` graphs (:data:`INT4_QUANTIZATION`, ONNX Runtime's
 block-wise 4-bit weight quantizer ``MatMulNBitsQuantizer``: ``MatMulNBits`` and
-``GatherBlockQuantized``) instead of the fp32 ones (``int4``); or all three (``all``).
+``GatherBlockQuantized``; the quantizer raises such graphs to opset 21, the first with 4-bit
+tensors) instead of the fp32 ones (``int4``); or all three (``all``).
 
-Stages: build the model, export both graphs, check them (``onnx.checker``, names, dtypes and
+Stages: build the model, export the three graphs, check them (``onnx.checker``, names, dtypes and
 shapes against :func:`lingolite.signatures.onnx_signatures`, external data), quantize, run the
 parity gate (``export.parity``: fp32 must match eager to 1e-4 with identical greedy tokens), write
 ``parity.json`` and then ``manifest.json`` last. Everything is built in a temporary folder beside
