@@ -86,8 +86,7 @@ FP32_ATOL = 1e-4
 QUANTIZED_MIN_IDENTICAL = 0.50
 MAX_BLEU_DROP = 1.0
 # Block-wise int4 weights (``export.onnx --quantize int4``) trade some quality for size: their
-# pooled BLEU may drop this much below eager's (README, "4-bit weights", for the measurements
-# this limit was chosen from).
+# pooled BLEU may drop this much below eager's, twice the int8 limit (README, "4-bit weights").
 MAX_BLEU_DROP_INT4 = 2.0
 BLEU_SPLIT = "test_2016_flickr"
 # Sentences per direction of the BLEU gate (eager and every quantized program translate them).
