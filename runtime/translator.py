@@ -103,13 +103,31 @@ BACKENDS: dict[str, BackendFactory] = {
 
 
 def create_backend(
-    manifest: Manifest, backend: str, precision: str, threads: int | None = None
+    manifest: Manifest,
+    backend: str,
+    precision: str,
+    threads: int | None = None,
+    *,
+    cache: str = "auto",
 ) -> Backend:
-    """The ``backend`` runtime for the ``precision`` variant of ``manifest``."""
+    """The ``backend`` runtime for the ``precision`` variant of ``manifest``.
+
+    ``cache`` forces the ONNX Runtime decoder (``"static"`` or ``"grow"``, see
+    :mod:`runtime.onnx_backend`); ``"auto"`` lets the backend choose.
+    """
     if backend not in BACKENDS:
         raise TranslatorError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
     if threads is not None and threads < 1:
         raise TranslatorError(f"threads must be >= 1, got {threads}")
+    if cache != "auto":
+        if backend != "onnxruntime":
+            raise TranslatorError(
+                f"cache {cache!r} chooses an ONNX Runtime decoder; backend {backend!r} has none "
+                "(use 'auto')"
+            )
+        from runtime.onnx_backend import OnnxBackend
+
+        return OnnxBackend(manifest, precision, threads=threads, cache=cache)
     return BACKENDS[backend](manifest, precision, threads)
 
 
@@ -274,13 +292,23 @@ class Translator:
         precision: str = "fp32",
         *,
         threads: int | None = None,
+        cache: str = "auto",
     ) -> Translator:
-        """Load, verify (format version, hashes) and open an artifact folder."""
-        return cls.from_manifest(load_manifest(folder), backend, precision, threads=threads)
+        """Load, verify (format version, hashes) and open an artifact folder (``cache``: see
+        :func:`create_backend`)."""
+        return cls.from_manifest(
+            load_manifest(folder), backend, precision, threads=threads, cache=cache
+        )
 
     @classmethod
     def from_manifest(
-        cls, manifest: Manifest, backend: str, precision: str, *, threads: int | None = None
+        cls,
+        manifest: Manifest,
+        backend: str,
+        precision: str,
+        *,
+        threads: int | None = None,
+        cache: str = "auto",
     ) -> Translator:
         tokenizer = Tokenizer.from_pretrained(manifest.tokenizer_dir)
         problems = [
@@ -295,7 +323,7 @@ class Translator:
             )
         if problems:
             raise ArtifactError(f"refusing {manifest.folder}: " + "; ".join(problems))
-        runtime = create_backend(manifest, backend, precision, threads)
+        runtime = create_backend(manifest, backend, precision, threads, cache=cache)
         return cls(
             tokenizer,
             runtime,
