@@ -258,11 +258,8 @@ class OnnxBackend:
         if self.cache == "grow":
             return self._grow_step(tokens, pos, memory, cache)
         feeds = {
-            "tokens": np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1, 1),
+            **_step_feeds(tokens, memory),
             "pos": np.array([pos], dtype=np.int64),
-            "src_mask": np.ascontiguousarray(memory.src_mask),
-            "cross_k": np.ascontiguousarray(memory.cross_k),
-            "cross_v": np.ascontiguousarray(memory.cross_v),
             "self_k": np.ascontiguousarray(cache[0]),
             "self_v": np.ascontiguousarray(cache[1]),
         }
@@ -280,12 +277,19 @@ class OnnxBackend:
                 "feed the cache returned by the previous step"
             )
         feeds = {
-            "tokens": np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1, 1),
-            "src_mask": np.ascontiguousarray(memory.src_mask),
-            "cross_k": np.ascontiguousarray(memory.cross_k),
-            "cross_v": np.ascontiguousarray(memory.cross_v),
+            **_step_feeds(tokens, memory),
             "past_k": np.ascontiguousarray(cache[0]),
             "past_v": np.ascontiguousarray(cache[1]),
         }
         logits, past_k, past_v = self.sessions["decoder"].run(list(GROW_DECODER_OUTPUTS), feeds)
         return logits, (past_k, past_v)
+
+
+def _step_feeds(tokens: IntArray, memory: Memory) -> dict[str, np.ndarray]:
+    """The inputs both decoder graphs take: this step's tokens and the encoder's memory."""
+    return {
+        "tokens": np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1, 1),
+        "src_mask": np.ascontiguousarray(memory.src_mask),
+        "cross_k": np.ascontiguousarray(memory.cross_k),
+        "cross_v": np.ascontiguousarray(memory.cross_v),
+    }
