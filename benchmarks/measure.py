@@ -242,12 +242,15 @@ class BackendSpec:
 
     ``kind``: ``eager`` (``path`` = checkpoint folder), ``onnxruntime``, ``executorch`` or
     ``ctranslate2`` (``path`` = artifact folder, ``precision`` = a variant of its manifest).
+    ``cache``: the ONNX Runtime decoder (``auto``, ``static`` or ``grow``; see
+    :mod:`runtime.onnx_backend`), ``auto`` for the other kinds.
     """
 
     name: str
     kind: str
     path: str
     precision: str
+    cache: str = "auto"
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -255,6 +258,7 @@ class BackendSpec:
             "kind": self.kind,
             "path": self.path,
             "precision": self.precision,
+            "cache": self.cache,
         }
 
 
@@ -277,7 +281,8 @@ def open_runner(spec: BackendSpec, threads: int, ids: SpecialIds) -> Runner:
         from runtime.manifest import load_manifest
         from runtime.onnx_backend import OnnxBackend
 
-        return SearchRunner(OnnxBackend(load_manifest(spec.path), spec.precision, threads), ids)
+        manifest = load_manifest(spec.path)
+        return SearchRunner(OnnxBackend(manifest, spec.precision, threads, spec.cache), ids)
     if spec.kind == "executorch":
         from executorch.extension.pybindings import portable_lib
 

@@ -82,7 +82,7 @@ def onnx_op_profile(artifacts: Path, precision: str, threads: int, steps: int) -
 
     with tempfile.TemporaryDirectory(prefix="lingolite-ort-profile-") as tmp:
         manifest = load_manifest(artifacts, verify_hashes=False)
-        backend = OnnxBackend(manifest, precision, threads)
+        backend = OnnxBackend(manifest, precision, threads, cache="static")
         options = session_options(threads)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / "decoder")

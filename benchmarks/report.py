@@ -287,7 +287,7 @@ def targets_table(found: Sequence[dict[str, Any]]) -> str:
 def floor_table(backends: dict[str, dict[str, Any]], floor: dict[str, Any]) -> str:
     """Each backend's batch-1 step against the weight-read floor of its precision, and where
     its time goes (cProfile shares; CTranslate2 has none)."""
-    by_precision = {"fp32": floor["fp32"], "8da4w": floor["int4"]}
+    by_precision = {"fp32": floor["fp32"], "8da4w": floor["int4"], "int4": floor["int4"]}
     rows = []
     for name, b in backends.items():
         limit = by_precision.get(b["precision"], floor["int8"])

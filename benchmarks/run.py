@@ -8,8 +8,10 @@ Modules: :mod:`benchmarks.measure` (runners, timers, every figure of one backend
 :mod:`benchmarks.report` (ratios, targets, ``results.md`` from ``templates/results.md``),
 :mod:`benchmarks.charts`; this module builds the exports and runs them in order.
 
-Backends: eager PyTorch fp32 (the baseline of every ratio), ONNX Runtime fp32 and int8, ExecuTorch
-fp32, 8da8w and 8da4w, CTranslate2 int8. The run builds every export it needs with the exporters
+Backends: eager PyTorch fp32 (the baseline of every ratio), ONNX Runtime fp32 and int8 with the
+static-cache decoder (the mobile/web contract), ONNX Runtime int8 and int4 with the growing-cache
+decoder (``grow``, what desktop and server decoding use), ExecuTorch fp32, 8da8w and 8da4w,
+CTranslate2 int8. The run builds every export it needs with the exporters
 (``export.onnx.export_onnx``, ``export.executorch.export_executorch``,
 ``export.ctranslate2``, each with its own parity gate) in a temporary folder that is
 deleted at the end; only ``results.json``, ``results.md`` and the PNG charts land in ``--out``.
@@ -208,8 +210,8 @@ def build_exports(options: BenchOptions, source: Source, work: Path) -> list[Bac
         common.update(size=options.size or "tiny", tokenizer=source.tokenizer_dir)
         if settings.max_len is not None:
             common.update(max_src_len=settings.max_len, max_tgt_len=settings.max_len)
-    log.info("[exports 1/3] ONNX fp32 + int8 (with its parity gate)")
-    onnx_dir = export_onnx(ExportOptions(out=work / "onnx", **common), quantize="both")
+    log.info("[exports 1/3] ONNX fp32 + int8 + int4 (with its parity gate)")
+    onnx_dir = export_onnx(ExportOptions(out=work / "onnx", **common), quantize="all")
     precisions = [p for p in settings.executorch if not quantization_problems(c, [p])]
     log.info("[exports 2/3] ExecuTorch %s (with its parity gate)", ", ".join(precisions))
     et_dir = export_executorch(ExportOptions(out=work / "executorch", **common), precisions)
@@ -217,15 +219,26 @@ def build_exports(options: BenchOptions, source: Source, work: Path) -> list[Bac
     ct2_dir = export_ctranslate2(ExportOptions(out=work / "ctranslate2", **common), quantize="int8")
     specs = [BackendSpec(BASELINE, "eager", str(source.checkpoint), "fp32")]
     specs += [
-        BackendSpec(f"onnxruntime {p}", "onnxruntime", str(onnx_dir), p) for p in ("fp32", "int8")
+        BackendSpec(name, "onnxruntime", str(onnx_dir), precision, cache)
+        for name, precision, cache in ONNX_ROWS
     ]
     specs += [BackendSpec(f"executorch {p}", "executorch", str(et_dir), p) for p in precisions]
     specs.append(BackendSpec(PEER, "ctranslate2", str(ct2_dir), "int8"))
     return specs
 
 
+# ONNX Runtime rows: (name, precision, cache).
+ONNX_ROWS = (
+    ("onnxruntime fp32", "fp32", "static"),
+    ("onnxruntime int8", "int8", "static"),
+    ("onnxruntime int8 grow", "int8", "grow"),
+    ("onnxruntime int4 grow", "int4", "grow"),
+)
+
+
 def size_on_disk(spec: BackendSpec) -> int:
-    """Bytes of the files that hold the backend's weights and programs."""
+    """Bytes of the files that hold the backend's weights and programs (for ONNX Runtime, the
+    encoder and the decoder it runs)."""
     path = Path(spec.path)
     if spec.kind == "eager":
         return (path / "model.safetensors").stat().st_size
@@ -234,6 +247,13 @@ def size_on_disk(spec: BackendSpec) -> int:
     variant = load_manifest(path, verify_hashes=False).variant(spec.kind, spec.precision)
     if spec.kind == "ctranslate2":  # the weights, without CTranslate2's config and vocabulary
         return variant.files["model"].stat().st_size
+    if spec.kind == "onnxruntime":
+        from lingolite.signatures import GROW_DECODER
+        from runtime.onnx_backend import choose_cache
+
+        grow = choose_cache(variant.files, spec.cache, variant.name) == "grow"
+        roles = ("encoder", GROW_DECODER if grow else "decoder")
+        return sum(variant.files[role].stat().st_size for role in roles)
     return sum(f.stat().st_size for f in variant.files.values())
 
 

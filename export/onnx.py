@@ -1,16 +1,24 @@
-"""Export LingoLite to ONNX Runtime: ``encoder.onnx`` + ``decoder.onnx`` (+ int8), with proof.
+"""Export LingoLite to ONNX Runtime: ``encoder.onnx`` + ``decoder.onnx`` (+ int8, int4), with proof.
 
 ``python -m export.onnx --size {tiny,small,medium} [--checkpoint DIR] [--out DIR]
-[--quantize none|int8|both] [--max-src-len N] [--max-tgt-len N] [--data DIR] [--force]``
+[--quantize none|int8|both|int4|all] [--max-src-len N] [--max-tgt-len N] [--data DIR] [--force]``
 
-Two graphs, traced from :mod:`lingolite.exportable` with the dynamo exporter
-(``torch.onnx.export(..., dynamo=True)``, opset 18) with ``batch`` and ``src_len`` dynamic and
-the KV-cache length static; one decoder graph serves every step (no with/without-past pair, no
-``If``). Weights stay inside the ``.onnx`` files (every preset is far below protobuf's 2 GB).
-``--quantize`` adds ``encoder.int8.onnx``/``decoder.int8.onnx`` made by ONNX Runtime's dynamic
-quantization: int8 weights (per output channel for MatMul) and activations quantized at run time.
+Graphs traced from :mod:`lingolite.exportable` with the dynamo exporter
+(``torch.onnx.export(..., dynamo=True)``, opset 18) with ``batch`` and ``src_len`` dynamic:
+the encoder; the static-cache ``decoder`` (KV-cache length static, one graph for every step, no
+with/without-past pair, no ``If``: the contract of the Android and web runners); and
+``decoder.grow.onnx``, the same step with the growing cache (cache length dynamic, see
+:mod:`lingolite.signatures`), which desktop and server decoding use. Weights stay inside the
+``.onnx`` files (every preset is far below protobuf's 2 GB).
 
-Stages: build the model, export both graphs, check them (``onnx.checker``, names, dtypes and
+``--quantize``: ``int8`` graphs (:data:`QUANTIZATION`, ONNX Runtime's dynamic quantization: int8
+weights, per output channel for MatMul, activations quantized at run time) beside the fp32 ones
+(``both``) or instead (``int8``); ``int4`` graphs (:data:`INT4_QUANTIZATION`, ONNX Runtime's
+block-wise 4-bit weight quantizer ``MatMulNBitsQuantizer``: ``MatMulNBits`` and
+``GatherBlockQuantized``; the quantizer raises such graphs to opset 21, the first with 4-bit
+tensors) instead of the fp32 ones (``int4``); or all three (``all``).
+
+Stages: build the model, export the three graphs, check them (``onnx.checker``, names, dtypes and
 shapes against :func:`lingolite.signatures.onnx_signatures`, external data), quantize, run the
 parity gate (``export.parity``: fp32 must match eager to 1e-4 with identical greedy tokens), write
 ``parity.json`` and then ``manifest.json`` last. Everything is built in a temporary folder beside
@@ -31,6 +39,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
 from export.common import (
     ExportError,
@@ -45,12 +54,24 @@ from export.common import (
     package_versions,
     parity_gate,
 )
-from lingolite.exportable import DecoderStepProgram, EncoderProgram, dynamic_shapes, example_inputs
+from lingolite.exportable import (
+    DecoderGrowProgram,
+    DecoderStepProgram,
+    EncoderProgram,
+    dynamic_shapes,
+    example_inputs,
+    grow_dynamic_shapes,
+    grow_example_inputs,
+)
 from lingolite.signatures import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
+    GROW_DECODER,
+    GROW_DECODER_INPUTS,
+    GROW_DECODER_OUTPUTS,
+    grow_decoder_signature,
     onnx_signatures,
 )
 from runtime.manifest import Manifest, write_manifest
@@ -59,10 +80,24 @@ from runtime.onnx_backend import BACKEND, check_external_data, read_signature
 log = logging.getLogger("export.onnx")
 
 OPSET = 18
-QUANTIZE = ("none", "int8", "both")
+QUANTIZE = ("none", "int8", "both", "int4", "all")
+# The precisions each --quantize exports; fp32 is always exported (the quantizers' input and
+# the parity gate's proof) and kept by the choices of KEEP_FP32 only.
+PRECISIONS = {
+    "none": ("fp32",),
+    "int8": ("fp32", "int8"),
+    "both": ("fp32", "int8"),
+    "int4": ("fp32", "int4"),
+    "all": ("fp32", "int8", "int4"),
+}
+KEEP_FP32 = ("none", "both", "all")
 FILES = {
-    "fp32": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"},
-    "int8": {"encoder": "encoder.int8.onnx", "decoder": "decoder.int8.onnx"},
+    precision: {
+        "encoder": f"encoder{suffix}.onnx",
+        "decoder": f"decoder{suffix}.onnx",
+        GROW_DECODER: f"decoder.grow{suffix}.onnx",
+    }
+    for precision, suffix in (("fp32", ""), ("int8", ".int8"), ("int4", ".int4"))
 }
 QUANTIZATION = {
     "method": "onnxruntime.quantization.quantize_dynamic",
@@ -71,6 +106,21 @@ QUANTIZATION = {
     "reduce_range": False,
     "folded_weight_transposes": True,  # the tied output projection gets its own int8 weights
     "float32_position_tables": True,  # rotary cos/sin lookups are not quantized
+}
+# Block-wise 4-bit weights: every MatMul weight (MatMulNBits) and the token embedding
+# (GatherBlockQuantized), blocks of 32 values along the input dimension, each with its own scale
+# and zero point; accuracy level 4 computes with int8 activations (ONNX Runtime's fastest CPU
+# kernels for MatMulNBits).
+INT4_OP_TYPES = ("MatMul", "Gather")
+INT4_QUANTIZATION = {
+    "method": "onnxruntime.quantization.matmul_nbits_quantizer.MatMulNBitsQuantizer",
+    "bits": 4,
+    "block_size": 32,
+    "is_symmetric": False,
+    "accuracy_level": 4,
+    "op_types": list(INT4_OP_TYPES),
+    "folded_weight_transposes": True,
+    "float32_position_tables": True,
 }
 
 
@@ -204,6 +254,37 @@ def quantize_graph(src: Path, dst: Path) -> None:
         staged.unlink(missing_ok=True)
 
 
+def quantize_graph_int4(src: Path, dst: Path) -> None:
+    """Block-wise 4-bit weights (:data:`INT4_QUANTIZATION`) for every MatMul weight and the
+    token-embedding Gather of ``src`` into ``dst``, after :func:`fold_weight_transposes` and
+    leaving the :func:`position_tables` in float32."""
+    model = onnx.load(str(src))
+    folded = fold_weight_transposes(model)
+    if folded:
+        log.info("%s: folded %s into int4-quantizable weights", src.name, ", ".join(folded))
+    quantizer = MatMulNBitsQuantizer(
+        model,
+        bits=INT4_QUANTIZATION["bits"],
+        block_size=INT4_QUANTIZATION["block_size"],
+        is_symmetric=INT4_QUANTIZATION["is_symmetric"],
+        accuracy_level=INT4_QUANTIZATION["accuracy_level"],
+        nodes_to_exclude=position_tables(model),
+        op_types_to_quantize=INT4_OP_TYPES,
+        quant_axes=(("MatMul", 0), ("Gather", 1)),
+    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer logs every node it visits
+    try:
+        quantizer.process()
+    finally:
+        root.setLevel(level)
+    onnx.save(quantizer.model.model, str(dst))
+
+
+QUANTIZERS = {"int8": quantize_graph, "int4": quantize_graph_int4}
+
+
 def export_onnx(options: ExportOptions, quantize: str = "both") -> Path:
     """Export, check, quantize, gate on parity and write the artifact folder; returns it.
 
@@ -221,45 +302,51 @@ def export_onnx(options: ExportOptions, quantize: str = "both") -> Path:
     if quantize not in QUANTIZE:
         raise ExportError(f"--quantize {quantize!r} is not one of {QUANTIZE}")
     options.check()
-    progress = Progress(7)
+    progress = Progress(8)
     with export_folder(options.out, force=options.force) as folder:
         with progress.stage("building the model and tokenizer"):
             src = load_source(options)
-        expected = onnx_signatures(src.config)
+        expected = {
+            **onnx_signatures(src.config),
+            GROW_DECODER: grow_decoder_signature(src.config),
+        }
         enc_args, dec_args = example_inputs(src.model, src_len=min(7, src.config.max_src_len))
         enc_shapes, dec_shapes = dynamic_shapes(src.config)
-        with progress.stage(f"exporting {FILES['fp32']['encoder']} (dynamo, opset {OPSET})"):
-            export_graph(
-                EncoderProgram(src.model),
-                enc_args,
-                folder / FILES["fp32"]["encoder"],
-                (ENCODER_INPUTS, ENCODER_OUTPUTS),
-                enc_shapes,
-            )
-        with progress.stage(f"exporting {FILES['fp32']['decoder']} (dynamo, opset {OPSET})"):
-            export_graph(
-                DecoderStepProgram(src.model),
+        programs = {
+            "encoder": (EncoderProgram, enc_args, (ENCODER_INPUTS, ENCODER_OUTPUTS), enc_shapes),
+            "decoder": (
+                DecoderStepProgram,
                 dec_args,
-                folder / FILES["fp32"]["decoder"],
                 (DECODER_INPUTS, DECODER_OUTPUTS),
                 dec_shapes,
-            )
-        found: dict[str, dict[str, Any]] = {"fp32": {}, "int8": {}}
+            ),
+            GROW_DECODER: (
+                DecoderGrowProgram,
+                grow_example_inputs(dec_args, past_len=min(3, src.config.max_tgt_len - 1)),
+                (GROW_DECODER_INPUTS, GROW_DECODER_OUTPUTS),
+                grow_dynamic_shapes(src.config),
+            ),
+        }
+        for role, (program, args, names, shapes) in programs.items():
+            with progress.stage(f"exporting {FILES['fp32'][role]} (dynamo, opset {OPSET})"):
+                export_graph(program(src.model), args, folder / FILES["fp32"][role], names, shapes)
+        precisions = PRECISIONS[quantize]
+        found: dict[str, dict[str, Any]] = {p: {} for p in precisions}
         with progress.stage("checking the graphs (onnx.checker, signatures)"):
             for role, name in FILES["fp32"].items():
                 found["fp32"][role] = check_graph(folder / name, expected[role])
-        precisions = ["fp32"] if quantize == "none" else ["fp32", "int8"]
-        with progress.stage("quantizing to int8" if "int8" in precisions else "no quantization"):
-            if "int8" in precisions:
-                for role, name in FILES["int8"].items():
-                    quantize_graph(folder / FILES["fp32"][role], folder / name)
-                    found["int8"][role] = check_graph(folder / name, expected[role])
+        quantized = [p for p in precisions if p != "fp32"]
+        with progress.stage(f"quantizing to {', '.join(quantized) or 'nothing'}"):
+            for precision in quantized:
+                for role, name in FILES[precision].items():
+                    QUANTIZERS[precision](folder / FILES["fp32"][role], folder / name)
+                    found[precision][role] = check_graph(folder / name, expected[role])
         data = manifest_base(src, folder, "export.onnx", quantize=quantize)
         data["variants"] = {f"onnx-{p}": _variant(p, found[p]) for p in precisions}
         data["versions"] = {**package_versions("onnx", "onnxruntime", "onnxscript"), "opset": OPSET}
         with progress.stage("parity gate against eager PyTorch"):
             parity_gate(src, Manifest(folder, data))
-        if quantize == "int8":  # the fp32 graphs were the quantizer's input and parity's proof
+        if quantize not in KEEP_FP32:  # the fp32 graphs were the quantizer's input and proof
             for name in FILES["fp32"].values():
                 (folder / name).unlink()
             del data["variants"]["onnx-fp32"]
@@ -278,6 +365,8 @@ def _variant(precision: str, found: dict[str, Any]) -> dict[str, Any]:
     }
     if precision == "int8":
         entry["quantization"] = dict(QUANTIZATION)
+    elif precision == "int4":
+        entry["quantization"] = dict(INT4_QUANTIZATION)
     return entry
 
 
@@ -296,7 +385,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m export.onnx") -> 
         "--quantize",
         choices=QUANTIZE,
         default="both",
-        help="int8 graphs beside the fp32 ones (both), instead (int8), or none",
+        help="int8 graphs beside the fp32 ones (both) or instead (int8); block-wise int4 "
+        "graphs instead of the fp32 ones (int4); fp32, int8 and int4 (all); or none",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")

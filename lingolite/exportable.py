@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from lingolite.config import ModelConfig
 from lingolite.model import LingoLite
-from lingolite.signatures import BATCH, SRC_LEN
+from lingolite.signatures import BATCH, PAST_LEN, SRC_LEN
 
 
 class EncoderProgram(nn.Module):
@@ -47,6 +47,51 @@ class DecoderStepProgram(nn.Module):
         self_v: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
         return self.model.decode_step(tokens, pos, src_mask, cross_k, cross_v, self_k, self_v)
+
+
+class DecoderGrowProgram(nn.Module):
+    """One decoder step with the growing cache: :meth:`LingoLite.decode_step_grow`."""
+
+    def __init__(self, model: LingoLite) -> None:
+        super().__init__()
+        self.model = model
+        self.eval()
+
+    def forward(
+        self,
+        tokens: Tensor,
+        src_mask: Tensor,
+        cross_k: Tensor,
+        cross_v: Tensor,
+        past_k: Tensor,
+        past_v: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return self.model.decode_step_grow(tokens, src_mask, cross_k, cross_v, past_k, past_v)
+
+
+def grow_example_inputs(decoder_args: tuple[Tensor, ...], past_len: int = 3) -> tuple[Tensor, ...]:
+    """:class:`DecoderGrowProgram` inputs from :func:`example_inputs`' decoder ones, with a
+    cache of ``past_len`` entries (not 0 or 1, which ``torch.export`` would specialise on)."""
+    tokens, _, src_mask, cross_k, cross_v, self_k, self_v = decoder_args
+    past_k, past_v = self_k[:, :, :, :past_len], self_v[:, :, :, :past_len]  # (L, b, h_kv, t, d)
+    return tokens, src_mask, cross_k, cross_v, past_k, past_v
+
+
+def grow_dynamic_shapes(config: ModelConfig) -> dict[str, Any]:
+    """``torch.export`` dynamic shapes of :class:`DecoderGrowProgram`: batch, src_len and the
+    cache length ``t`` in ``[0, max_tgt_len - 1]``."""
+    batch = torch.export.Dim(BATCH, min=1)
+    src_len = torch.export.Dim(SRC_LEN, min=1, max=config.max_src_len)
+    past = torch.export.Dim(PAST_LEN, min=0, max=config.max_tgt_len - 1)
+    cross = {1: batch, 3: src_len}
+    return {
+        "tokens": {0: batch},
+        "src_mask": {0: batch, 1: src_len},
+        "cross_k": cross,
+        "cross_v": cross,
+        "past_k": {1: batch, 3: past},
+        "past_v": {1: batch, 3: past},
+    }
 
 
 def example_inputs(

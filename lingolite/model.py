@@ -20,6 +20,12 @@ Android runner drive the same graph:
 The cache rule (mirrored by every runtime, see ``lingolite/search.py``): the cache starts as zeros;
 the token at position ``pos`` writes its K/V into slot ``pos`` and attends to slots ``0..pos``;
 ``pos`` is the number of tokens fed before it (the BOS token has ``pos = 0``).
+
+The growing-cache rule (:meth:`LingoLite.decode_step_grow`, desktop/server decoding): the cache
+``past_k``/``past_v`` ``(L, b, h_kv, t, d)`` starts empty (``t = 0``); the token fed next is at
+position ``pos = t`` (the cache length, no ``pos`` input), appends its K/V (:func:`append_cache`)
+and attends to all ``t + 1`` entries; the step returns the cache of length ``t + 1``. Entry ``i``
+of the grown cache equals slot ``i`` of the static one after the same tokens.
 """
 
 from __future__ import annotations
@@ -143,6 +149,17 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     return weights / torch.where(total > 0, total, 1.0)
 
 
+def append_cache(cache: Tensor, new: Tensor) -> Tensor:
+    """The growing-cache rule: ``new`` becomes entry ``t`` of ``cache``.
+
+    cache: ``(b, h_kv, t, d)`` (``t`` may be 0); new: ``(b, h_kv, 1, d)``; returns
+    ``(b, h_kv, t + 1, d)``.
+    The cache holds only the positions fed so far, so a step reads and writes ``t + 1`` entries
+    instead of ``T`` (:func:`write_cache`), and nothing needs masking.
+    """
+    return torch.cat((cache, new), dim=2)
+
+
 def write_cache(cache: Tensor, new: Tensor, pos: Tensor) -> Tensor:
     """The cache-update rule: slot ``pos`` of ``cache`` receives ``new``.
 
@@ -237,13 +254,14 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return rotated.reshape(b, heads, n, d).type_as(x)
 
 
-def grouped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+def grouped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
     """Scaled dot-product attention for grouped-query heads, without repeating K/V.
 
     q: ``(b, h, n, d)``; k, v: ``(b, h_kv, m, d)``; mask: bool broadcastable to
-    ``(b, 1, n, m)`` (True = may attend). Query head ``j`` uses KV head ``j // g``, so the ``g``
-    query heads of a group are folded into the row dimension and one 4-D matmul per side serves
-    them all: ``(b, h_kv, g*n, d) @ (b, h_kv, d, m)``. Returns ``(b, h, n, d)``.
+    ``(b, 1, n, m)`` (True = may attend), or None when every key may be attended. Query head
+    ``j`` uses KV head ``j // g``, so the ``g`` query heads of a group are folded into the row
+    dimension and one 4-D matmul per side serves them all:
+    ``(b, h_kv, g*n, d) @ (b, h_kv, d, m)``. Returns ``(b, h, n, d)``.
     """
     b, h, n, d = q.shape
     h_kv, m = k.shape[1], k.shape[2]
@@ -251,7 +269,10 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     q = q.reshape(b, h_kv, g * n, d)  # (b, h_kv, g*n, d)
     scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(d))  # (b, h_kv, g*n, m)
     scores = scores.reshape(b, h_kv, g, n, m)
-    probs = masked_softmax(scores, mask.unsqueeze(2))  # mask (b, 1, 1, n, m)
+    if mask is None:
+        probs = torch.softmax(scores, dim=-1)
+    else:
+        probs = masked_softmax(scores, mask.unsqueeze(2))  # mask (b, 1, 1, n, m)
     out = torch.matmul(probs.reshape(b, h_kv, g * n, m), v)  # (b, h_kv, g*n, d)
     return out.reshape(b, h, n, d)
 
@@ -303,6 +324,20 @@ class Attention(nn.Module):
         cache_v = write_cache(cache_v, v, pos)
         visible = (torch.arange(cache_k.shape[2], device=x.device) <= pos).view(1, 1, 1, -1)
         return self.merge(grouped_attention(q, cache_k, cache_v, visible)), cache_k, cache_v
+
+    def self_attend_grow(
+        self, x: Tensor, cos: Tensor, sin: Tensor, past_k: Tensor, past_v: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One step of the growing cache: x ``(b, 1, D)``, past ``(b, h_kv, t, d)``.
+
+        Appends this token's K/V (:func:`append_cache`) and attends to all ``t + 1`` entries.
+        Returns the output ``(b, 1, D)`` and both caches of length ``t + 1``.
+        """
+        q = apply_rotary(self.split(self.wq(x), self.n_heads), cos, sin)
+        k, v = self.project_kv(x)
+        present_k = append_cache(past_k, apply_rotary(k, cos, sin))
+        present_v = append_cache(past_v, v)
+        return self.merge(grouped_attention(q, present_k, present_v, None)), present_k, present_v
 
     def cross_attend(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         """Attend from ``x`` ``(b, n, D)`` to precomputed encoder K/V ``(b, h_kv, s, d)``."""
@@ -367,6 +402,16 @@ class DecoderLayer(nn.Module):
             self.self_norm(x), cos, sin, pos, cache_k, cache_v
         )
         return self._cross_and_ffn(x + out, k, v, src_mask), cache_k, cache_v
+
+    def step_grow(
+        self, x: Tensor, cos: Tensor, sin: Tensor, past_k: Tensor, past_v: Tensor, k: Tensor,
+        v: Tensor, src_mask: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        """Growing-cache form of :meth:`step`: the layer's caches come back one entry longer."""
+        out, past_k, past_v = self.self_attn.self_attend_grow(
+            self.self_norm(x), cos, sin, past_k, past_v
+        )
+        return self._cross_and_ffn(x + out, k, v, src_mask), past_k, past_v
 
     def _cross_and_ffn(self, x: Tensor, k: Tensor, v: Tensor, src_mask: Tensor) -> Tensor:
         x = x + self.dropout(self.cross_attn.cross_attend(self.cross_norm(x), k, v, src_mask))
@@ -515,6 +560,36 @@ class LingoLite(nn.Module):
                 )
             _raise_if(problems, what)
 
+    def _check_decode_grow(
+        self, tokens: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor,
+        past_k: Tensor, past_v: Tensor,
+    ) -> None:  # fmt: skip
+        c, what = self.config, "decode_step_grow input"
+        specs: list[_Spec] = [
+            ("tokens", tokens, torch.int64, 2),
+            ("src_mask", src_mask, torch.bool, 2),
+            ("cross_k", cross_k, None, 5),
+            ("cross_v", cross_v, None, 5),
+            ("past_k", past_k, None, 5),
+            ("past_v", past_v, None, 5),
+        ]
+        _raise_if(_spec_problems(specs), what)
+        b, s, t = tokens.shape[0], src_mask.shape[1], past_k.shape[3]
+        cache = (c.n_decoder_layers, b, c.n_kv_heads, t, c.head_dim)
+        shapes: list[_Shape] = [
+            ("tokens", tokens, (b, 1), "(b, 1)"),
+            ("src_mask", src_mask, (b, s), "(b, s)"),
+            *self._memory_shapes(b, s, cross_k, cross_v),
+            ("past_k", past_k, cache, "(L, b, h_kv, t, d)"),
+            ("past_v", past_v, cache, "(L, b, h_kv, t, d) of past_k"),
+        ]
+        bounds = [
+            self._source_bound(s),
+            ("cache length t", t, 0, c.max_tgt_len - 1, "max_tgt_len - 1"),
+        ]
+        if _check_shapes(what, shapes, bounds):
+            _raise_if(_ids_problems("tokens", tokens, c.vocab_size), what)
+
     def _check_decode_full(
         self, tgt_in: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor
     ) -> None:
@@ -591,6 +666,31 @@ class LingoLite(nn.Module):
             new_v.append(v_i)
         return self._logits(x)[:, 0], torch.stack(new_k), torch.stack(new_v)
 
+    def decode_step_grow(
+        self, tokens: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor,
+        past_k: Tensor, past_v: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        """One decoder step with the growing cache (the growing-cache rule of the module
+        docstring).
+
+        tokens ``(b, 1)`` int64, at position ``t``; src_mask, cross_k/cross_v as for
+        :meth:`decode_step`; past_k/past_v ``(L, b, h_kv, t, d)`` with ``0 <= t < T``. Returns
+        logits ``(b, V)`` for position ``t + 1`` and the caches ``(L, b, h_kv, t + 1, d)``.
+        """
+        self._check_decode_grow(tokens, src_mask, cross_k, cross_v, past_k, past_v)
+        t = past_k.shape[3]
+        cos, sin = self.rope.cos[t : t + 1], self.rope.sin[t : t + 1]  # (1, d/2)
+        key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])  # (b, 1, 1, s)
+        x = self._embed(tokens)  # (b, 1, D)
+        new_k, new_v = [], []
+        for i, layer in enumerate(self._decoder_layers()):
+            x, k_i, v_i = layer.step_grow(
+                x, cos, sin, past_k[i], past_v[i], cross_k[i], cross_v[i], key_mask
+            )
+            new_k.append(k_i)
+            new_v.append(v_i)
+        return self._logits(x)[:, 0], torch.stack(new_k), torch.stack(new_v)
+
     def decode_full(
         self, tgt_in: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor
     ) -> Tensor:
@@ -610,6 +710,13 @@ class LingoLite(nn.Module):
         """Training form: logits ``(b, t, V)`` for teacher-forced decoder input ``tgt_in``."""
         cross_k, cross_v = self.encode(src_ids, src_mask)
         return self.decode_full(tgt_in, src_mask, cross_k, cross_v)
+
+    def empty_grow_cache(self, batch: int) -> tuple[Tensor, Tensor]:
+        """The growing cache's start state: ``(L, b, h_kv, 0, d)`` (no position fed yet)."""
+        c = self.config
+        shape = (c.n_decoder_layers, batch, c.n_kv_heads, 0, c.head_dim)
+        device = self.embed.weight.device
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
 
     def empty_cache(self, batch: int) -> tuple[Tensor, Tensor]:
         """Zeroed self-attention caches ``(L, b, h_kv, T, d)`` (the cache rule's start state)."""

@@ -18,6 +18,12 @@ The cache rule, as every backend must honour it (the model defines it in
    K/V): a row's cache always describes exactly the prefix of the hypothesis in that row.
 5. At most ``max_tgt_len`` tokens are fed (positions ``0 .. max_tgt_len - 1``).
 
+A backend may keep a cache that grows with the step instead (the growing-cache rule of
+``lingolite.model``, ``LingoLite.decode_step_grow``; the ONNX ``decoder_grow`` graph):
+``init_cache`` returns arrays with 0 positions and step ``i`` returns them with ``i + 1``. Rules 1
+to 5 hold unchanged, and since only the positions fed so far exist, reordering (rule 4) copies
+the live length only. Beam search skips the reorder when every row keeps its own cache.
+
 Results: :func:`generate` returns the best token list per row; :func:`generate_nbest` the same
 search's ``num_hypotheses`` best :class:`Hypothesis` per row, with their scores (beam search keeps
 ``num_beams`` finished hypotheses, so ``num_hypotheses <= num_beams``); :func:`generate_stream`
@@ -549,6 +555,7 @@ def _beam_search(
     prefixes: list[TokenIds] = [[] for _ in range(batch * k)]
     finished = [_Hypotheses(k, []) for _ in range(batch)]
     done = np.zeros((batch,), dtype=np.bool_)
+    identity = np.arange(batch * k)
 
     for pos in range(_max_length(config)):
         _check_stop(should_stop, pos)
@@ -583,7 +590,8 @@ def _beam_search(
             done[r] = finished[r].is_done(best_running, length, config)
         if done.all():
             break
-        cache = tuple(np.take(a, next_rows, axis=CACHE_BATCH_AXIS) for a in cache)
+        if not np.array_equal(next_rows, identity):  # else every row keeps its own cache
+            cache = tuple(np.take(a, next_rows, axis=CACHE_BATCH_AXIS) for a in cache)
         tokens, beam_scores, prefixes = next_tokens, next_scores, next_prefixes
 
     for r in range(batch):

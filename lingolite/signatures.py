@@ -13,6 +13,13 @@ in :mod:`lingolite.search`): ``tokens`` int64 ``(b, 1)``, ``pos`` int64 ``(1,)``
 ``cross_k``, ``cross_v``, ``self_k``, ``self_v`` float32 ``(L, b, h_kv, T, d)`` -> ``logits``
 float32 ``(b, V)``, ``new_self_k``, ``new_self_v`` (shapes of ``self_k``/``self_v``)
 
+``decoder_grow`` (ONNX only, desktop/server decoding; the growing-cache rule of
+:mod:`lingolite.model`): ``tokens`` int64 ``(b, 1)``, ``src_mask``, ``cross_k``, ``cross_v``,
+``past_k``, ``past_v`` float32 ``(L, b, h_kv, t, d)`` -> ``logits`` float32 ``(b, V)``,
+``present_k``, ``present_v`` ``(L, b, h_kv, t + 1, d)``. The position is the cache length ``t``
+(:data:`PAST_LEN`), so there is no ``pos`` input. It is an optional extra file of an ONNX
+variant: the static ``decoder`` stays the contract of the mobile and web runners.
+
 ONNX graphs keep ``b`` and ``s`` dynamic (named :data:`BATCH` and :data:`SRC_LEN`); ExecuTorch
 programs are static (``b = 1``, ``s = max_src_len``) and may take ``src_mask`` as int64. A
 signature is ``{"inputs": [TensorSpec...], "outputs": [TensorSpec...]}`` with TensorSpecs as in
@@ -34,14 +41,22 @@ DECODER_INPUTS = ("tokens", "pos", "src_mask", "cross_k", "cross_v", "self_k", "
 # An ONNX graph cannot name an output like an input, hence the ``new_`` prefix (every target
 # uses the same names).
 DECODER_OUTPUTS = ("logits", "new_self_k", "new_self_v")
+GROW_DECODER_INPUTS = ("tokens", "src_mask", "cross_k", "cross_v", "past_k", "past_v")
+GROW_DECODER_OUTPUTS = ("logits", "present_k", "present_v")
 # Names of the dynamic dimensions in signatures and ``torch.export`` dynamic shapes.
 BATCH, SRC_LEN = "batch", "src_len"
+# The growing cache's length in and out (the name the ONNX exporter derives for ``t + 1``).
+PAST_LEN, PRESENT_LEN = "past_len", "past_len + 1"
 # ExecuTorch programs run one sentence at a time.
 STATIC_BATCH = 1
 # Dtypes ``src_mask`` may have: bool, or int64 (1 = real token) for runners without bool tensors.
 MASK_DTYPES = ("bool", "int64")
 # Program names: ONNX file roles and ExecuTorch method names of the same two programs.
 ONNX_PROGRAMS = ("encoder", "decoder")
+# The optional ONNX file role of the growing-cache decoder.
+GROW_DECODER = "decoder_grow"
+# How an ONNX runtime decodes: the static-cache ``decoder`` or the growing ``decoder_grow``.
+CACHE_KINDS = ("static", "grow")
 EXECUTORCH_METHODS = ("encode", "decode_step")
 
 Dim = int | str
@@ -75,6 +90,14 @@ class CacheGeometry:
     def self_shape(self, batch: Dim) -> tuple[Dim, ...]:
         """``self_k``/``self_v``: ``(L, b, h_kv, T, d)``."""
         return (self.layers, batch, self.kv_heads, self.max_tgt_len, self.head_dim)
+
+    @overload
+    def grow_shape(self, batch: int, length: int) -> tuple[int, ...]: ...
+    @overload
+    def grow_shape(self, batch: Dim, length: Dim) -> tuple[Dim, ...]: ...
+    def grow_shape(self, batch: Dim, length: Dim) -> tuple[Dim, ...]:
+        """``past_k``/``past_v`` of the growing cache: ``(L, b, h_kv, t, d)``."""
+        return (self.layers, batch, self.kv_heads, length, self.head_dim)
 
     @overload
     def cross_shape(self, batch: int, src_len: int) -> tuple[int, ...]: ...
@@ -130,6 +153,27 @@ def program_signatures(
 def onnx_signatures(model: ModelConfig | Mapping[str, Any]) -> dict[str, Signature]:
     """``{"encoder": ..., "decoder": ...}`` with dynamic ``batch`` and ``src_len``."""
     return dict(zip(ONNX_PROGRAMS, program_signatures(model), strict=True))
+
+
+def grow_decoder_signature(model: ModelConfig | Mapping[str, Any]) -> Signature:
+    """The ``decoder_grow`` signature: dynamic ``batch``, ``src_len`` and cache length."""
+    c = model_config(model)
+    geometry = CacheGeometry.of(c)
+    cross = geometry.cross_shape(BATCH, SRC_LEN)
+    past = geometry.grow_shape(BATCH, PAST_LEN)
+    present = geometry.grow_shape(BATCH, PRESENT_LEN)
+    return {
+        "inputs": [
+            spec("tokens", "int64", (BATCH, 1)),
+            spec("src_mask", "bool", (BATCH, SRC_LEN)),
+            *(spec(name, "float32", cross) for name in ENCODER_OUTPUTS),
+            *(spec(name, "float32", past) for name in GROW_DECODER_INPUTS[-2:]),
+        ],
+        "outputs": [
+            spec("logits", "float32", (BATCH, c.vocab_size)),
+            *(spec(name, "float32", present) for name in GROW_DECODER_OUTPUTS[1:]),
+        ],
+    }
 
 
 def executorch_signatures(

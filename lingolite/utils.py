@@ -205,6 +205,16 @@ def resolve_inside(folder: Path, name: object, what: str = "file") -> Path:
     return path
 
 
+def loads_json(text: str) -> Any:
+    """``json.loads``, with nesting past the interpreter's recursion limit (json's C scanner
+    recurses once per array or object) reported as the ``JSONDecodeError`` of any invalid JSON,
+    so every caller handles one error type."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+
+
 def read_json_object(path: Path, error: Callable[[str], Exception], missing: str) -> dict[str, Any]:
     """Parse ``path`` as a JSON object, raising ``error(message)`` on any problem.
 
@@ -214,11 +224,9 @@ def read_json_object(path: Path, error: Callable[[str], Exception], missing: str
     if not path.is_file():
         raise error(missing)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path} is not valid JSON: {exc}") from exc
-    except RecursionError:  # json's C scanner recurses per nested array/object
-        raise error(f"{path} is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise error(f"{path} must hold a JSON object, got {type(data).__name__}")
     return data

@@ -41,6 +41,7 @@ import ctranslate2
 from lingolite.search import SearchConfig, SearchError, TokenIds
 from lingolite.signatures import model_config
 from lingolite.tokenizer import Tokenizer, TokenizerError
+from lingolite.utils import loads_json
 from runtime.manifest import ArtifactError, Manifest
 
 BACKEND: Final = "ctranslate2"
@@ -57,8 +58,8 @@ QUANTIZATION: Final = {"fp32": "float32", "int8": "int8"}
 def read_vocabulary(path: Path) -> list[str]:
     """The token strings of ``shared_vocabulary.json``, in id order."""
     try:
-        tokens = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        tokens = loads_json(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"cannot read the vocabulary {path}: {exc}") from exc
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise ArtifactError(f"{path} must hold a JSON list of strings")

@@ -14,7 +14,8 @@ PyTorch-free. An artifact folder holds the exported programs, the tokenizer file
       "directions": ["en-de", "de-en", ...], # the trained directions: all a runtime serves
       "variants": {                          # one entry per exported program set
         "onnx-fp32": {"backend": "onnxruntime", "precision": "fp32",
-                      "files": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"},
+                      "files": {"encoder": "encoder.onnx", "decoder": "decoder.onnx",
+                                "decoder_grow": "decoder.grow.onnx"},  # optional, newer
                       "signatures": {"encoder": {"inputs": [TensorSpec...],
                                                  "outputs": [TensorSpec...]}, ...}},
         "executorch-8da8w": {"backend": "executorch", "precision": "8da8w",
@@ -236,6 +237,11 @@ _TENSOR_DIMS: dict[str, tuple[str | None, ...]] = {
     "new_self_k": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
     "new_self_v": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
     "logits": (None, "vocab_size"),
+    # The growing cache (``decoder_grow``): its length is dynamic.
+    "past_k": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
+    "past_v": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
+    "present_k": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
+    "present_v": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
 }
 
 

@@ -4,6 +4,13 @@ PyTorch-free. The decoder graph is one step of the cache rule of :mod:`lingolite
 backend only feeds it: ``tokens (b, 1)``, ``pos (1,)``, the encoder's ``Memory`` and the cache
 ``(self_k, self_v)`` returned by the previous step, zeros at the start.
 
+A variant may also hold ``decoder_grow`` (:data:`lingolite.signatures.GROW_DECODER`), the same
+step with the growing-cache rule of :mod:`lingolite.model`: the cache starts with length 0 and
+comes back one entry longer from every step, so a step reads and writes the ``t`` positions
+decoded so far instead of all ``max_tgt_len`` slots, and beam search reorders only those.
+``cache="auto"`` (the default) decodes with it when the variant has it and with the static
+``decoder`` otherwise (exports made before it existed); ``"static"`` or ``"grow"`` force one.
+
 Before a session is created every graph is checked (:func:`check_external_data`): an
 initializer stored as external data must name a file inside the artifact folder, since ONNX
 Runtime would otherwise read any file the ``location`` points at.
@@ -24,19 +31,27 @@ from lingolite.search import (
     FloatArray,
     IntArray,
     Memory,
+    SearchError,
     check_source,
     zero_cache,
 )
 from lingolite.signatures import (
+    CACHE_KINDS,
     DECODER_OUTPUTS,
     ENCODER_OUTPUTS,
+    GROW_DECODER,
+    GROW_DECODER_OUTPUTS,
     ONNX_PROGRAMS,
+    CacheGeometry,
+    grow_decoder_signature,
     model_config,
     onnx_signatures,
 )
 from runtime.manifest import ArtifactError, Manifest
 
 BACKEND = "onnxruntime"
+# ``cache`` choices of :class:`OnnxBackend`: "auto" or one of CACHE_KINDS.
+CACHE_CHOICES = ("auto", *CACHE_KINDS)
 _DTYPES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
     onnx.TensorProto.INT64: "int64",
@@ -128,26 +143,58 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
+def choose_cache(variant_files: dict[str, Path] | dict[str, str], cache: str, name: str) -> str:
+    """The cache kind (:data:`lingolite.signatures.CACHE_KINDS`) a variant with these file
+    roles decodes with: ``cache`` itself when forced, else ``grow`` when it has the growing-cache
+    decoder. Raises :class:`ArtifactError` for a forced ``grow`` the variant lacks."""
+    if cache not in CACHE_CHOICES:
+        raise ArtifactError(f"ONNX cache {cache!r} is not one of {list(CACHE_CHOICES)}")
+    has_grow = GROW_DECODER in variant_files
+    if cache == "grow" and not has_grow:
+        raise ArtifactError(
+            f"variant {name!r} has no growing-cache decoder ({GROW_DECODER!r} in its files; "
+            "exported before it existed?): re-export it, or decode with the static cache"
+        )
+    if cache == "auto":
+        return "grow" if has_grow else "static"
+    return cache
+
+
 class OnnxBackend:
-    """Runs a manifest's ``onnxruntime`` variant (``fp32`` or ``int8``) on the CPU.
+    """Runs a manifest's ``onnxruntime`` variant (``fp32``, ``int8``, ``int4``) on the CPU.
 
     ``threads`` sets ONNX Runtime's intra-op threads (None: its default, one per core).
+    ``cache`` picks the decoder (see the module docstring): ``"auto"``, ``"static"`` or
+    ``"grow"``; :attr:`cache` says which one runs. Only that decoder's session is created.
     """
 
-    def __init__(self, manifest: Manifest, precision: str = "fp32", threads: int | None = None):
+    def __init__(
+        self,
+        manifest: Manifest,
+        precision: str = "fp32",
+        threads: int | None = None,
+        cache: str = "auto",
+    ):
         variant = manifest.variant(BACKEND, precision)
         missing = set(ONNX_PROGRAMS) - variant.files.keys()
         if missing:
             raise ArtifactError(f"variant {variant.name!r} names no file for {sorted(missing)}")
         self.variant = variant
+        self.cache = choose_cache(variant.files, cache, variant.name)
         self._max_src_len = int(manifest.model["max_src_len"])
         self._max_tgt_len = int(manifest.model["max_tgt_len"])
         self._config = model_config(manifest.model)
+        self._geometry = CacheGeometry.of(self._config)
         options = session_options(threads)
         self.sessions: dict[str, Any] = {}
-        self._expected = onnx_signatures(self._config)
-        for role in ONNX_PROGRAMS:
-            path = variant.files[role]
+        self._expected = {
+            **onnx_signatures(self._config),
+            GROW_DECODER: grow_decoder_signature(self._config),
+        }
+        # The session named "decoder" is the one that decodes, whichever cache it uses.
+        self._files = {"encoder": variant.files["encoder"]}
+        self._files["decoder"] = variant.files[GROW_DECODER if self.cache == "grow" else "decoder"]
+        for role, path in self._files.items():
             listed = manifest.hashed_files
             locations = check_external_data(path)
             unlisted = [] if listed is None else [loc for loc in locations if loc not in listed]
@@ -162,14 +209,17 @@ class OnnxBackend:
 
     def _check_names(self, role: str, session: Any) -> None:
         """The graph's input and output names and ranks must be those of
-        :func:`lingolite.signatures.onnx_signatures` for the manifest's model."""
+        :func:`lingolite.signatures.onnx_signatures` (or
+        :func:`~lingolite.signatures.grow_decoder_signature`) for the manifest's model."""
+        path = self._files[role]
+        role = GROW_DECODER if role == "decoder" and self.cache == "grow" else role
         expected = self._expected[role]
         for kind, found in (("inputs", session.get_inputs()), ("outputs", session.get_outputs())):
             want = [(spec["name"], len(spec["shape"])) for spec in expected[kind]]
             got = [(value.name, len(value.shape)) for value in found]
             if want != got:
                 raise ArtifactError(
-                    f"{self.variant.files[role]}: graph {kind} (name, rank) {got} do not match "
+                    f"{path}: graph {kind} (name, rank) {got} do not match "
                     f"the LingoLite {role} signature {want}"
                 )
             # Static dimensions must agree too (the manifest's are checked against its model).
@@ -181,7 +231,7 @@ class OnnxBackend:
                     for a, b in zip(graph_dims, listed, strict=False)
                 ):
                     raise ArtifactError(
-                        f"{self.variant.files[role]}: {spec['name']} has shape {value.shape} in "
+                        f"{path}: {spec['name']} has shape {value.shape} in "
                         f"the graph but {spec['shape']} in the manifest"
                     )
 
@@ -197,19 +247,49 @@ class OnnxBackend:
         return Memory(src_mask, cross_k, cross_v)
 
     def init_cache(self, batch: int) -> Cache:
+        if self.cache == "grow":
+            empty = np.zeros(self._geometry.grow_shape(batch, 0), dtype=np.float32)
+            return empty, empty
         return zero_cache(self._config, batch)
 
     def decode_step(
         self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
     ) -> tuple[FloatArray, Cache]:
+        if self.cache == "grow":
+            return self._grow_step(tokens, pos, memory, cache)
         feeds = {
-            "tokens": np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1, 1),
+            **_step_feeds(tokens, memory),
             "pos": np.array([pos], dtype=np.int64),
-            "src_mask": np.ascontiguousarray(memory.src_mask),
-            "cross_k": np.ascontiguousarray(memory.cross_k),
-            "cross_v": np.ascontiguousarray(memory.cross_v),
             "self_k": np.ascontiguousarray(cache[0]),
             "self_v": np.ascontiguousarray(cache[1]),
         }
         logits, self_k, self_v = self.sessions["decoder"].run(list(DECODER_OUTPUTS), feeds)
         return logits, (self_k, self_v)
+
+    def _grow_step(
+        self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
+    ) -> tuple[FloatArray, Cache]:
+        """The growing-cache rule: the cache holds exactly the ``pos`` positions fed before."""
+        length = cache[0].shape[3]
+        if length != pos:
+            raise SearchError(
+                f"the growing cache holds {length} positions but the step is at pos {pos}; "
+                "feed the cache returned by the previous step"
+            )
+        feeds = {
+            **_step_feeds(tokens, memory),
+            "past_k": np.ascontiguousarray(cache[0]),
+            "past_v": np.ascontiguousarray(cache[1]),
+        }
+        logits, past_k, past_v = self.sessions["decoder"].run(list(GROW_DECODER_OUTPUTS), feeds)
+        return logits, (past_k, past_v)
+
+
+def _step_feeds(tokens: IntArray, memory: Memory) -> dict[str, np.ndarray]:
+    """The inputs both decoder graphs take: this step's tokens and the encoder's memory."""
+    return {
+        "tokens": np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1, 1),
+        "src_mask": np.ascontiguousarray(memory.src_mask),
+        "cross_k": np.ascontiguousarray(memory.cross_k),
+        "cross_v": np.ascontiguousarray(memory.cross_v),
+    }

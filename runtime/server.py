@@ -123,6 +123,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lingolite.search import SearchCancelled, SearchConfig, StopCheck, TokenIds
 from lingolite.segment import segment
+from lingolite.utils import loads_json
 from runtime.manifest import load_manifest
 from runtime.translator import (
     Plan,
@@ -407,14 +408,10 @@ def parse_translate_request(media_type: str, raw: bytes) -> TranslateRequest:
             # json.loads keeps a lone surrogate escape ("\\udc80") and invalid UTF-8
             # (surrogateescape) as text, so the text check answers it as invalid_text.
             try:
-                data = json.loads(raw.decode("utf-8", "surrogateescape"))
+                data = loads_json(raw.decode("utf-8", "surrogateescape"))
             except json.JSONDecodeError as exc:
                 raise ApiError(
                     400, "invalid_request", f"the body is not valid JSON: {exc}"
-                ) from None
-            except RecursionError:  # json's C scanner recurses per nested array/object
-                raise ApiError(
-                    400, "invalid_request", "the body is not valid JSON: nested too deeply"
                 ) from None
             return TranslateRequest.model_validate(data, strict=True)
     except ValidationError as exc:
@@ -443,9 +440,9 @@ def body_api_key(media_type: str, raw: bytes) -> str | None:
         if media_type == FORM_MEDIA_TYPE:
             value: object = form_fields(raw).get("api_key")
         else:
-            data = json.loads(raw) if raw else None
+            data = loads_json(raw.decode("utf-8", "surrogateescape")) if raw else None
             value = data.get("api_key") if isinstance(data, dict) else None
-    except (ValueError, RecursionError):
+    except ValueError:
         return None
     return value if isinstance(value, str) else None
 

@@ -110,7 +110,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m runtime.translate
     variant.add_argument("--int8", action="store_true", help="use the int8 variant")
     variant.add_argument(
         "--precision",
-        help="a variant by name: fp32, int8 (ONNX Runtime, CTranslate2), 8da8w, 8da4w (ExecuTorch)",
+        help="a variant by name: fp32, int8 (ONNX Runtime, CTranslate2), int4 (ONNX Runtime), "
+        "8da8w, 8da4w (ExecuTorch)",
+    )
+    parser.add_argument(
+        "--onnx-cache",
+        choices=["auto", "static", "grow"],
+        default="auto",
+        help="ONNX Runtime decoder: the growing-cache one when the export has it (auto), or "
+        "force the static-cache or the growing-cache one",
     )
     parser.add_argument("--beams", type=int, default=1, help="beam size (1: greedy)")
     parser.add_argument("--max-length", type=int, help="max generated tokens (default max_tgt_len)")
@@ -128,7 +136,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m runtime.translate
             precision = args.precision or (
                 quantized_precision(manifest, args.backend) if args.int8 else "fp32"
             )
-            translator = Translator.from_manifest(manifest, args.backend, precision)
+            translator = Translator.from_manifest(
+                manifest, args.backend, precision, cache=args.onnx_cache
+            )
             texts, what = input_texts(args, stack)
             out: BinaryIO | None = (
                 stack.enter_context(atomic_writer(args.output)) if args.output else None

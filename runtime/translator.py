@@ -103,13 +103,31 @@ BACKENDS: dict[str, BackendFactory] = {
 
 
 def create_backend(
-    manifest: Manifest, backend: str, precision: str, threads: int | None = None
+    manifest: Manifest,
+    backend: str,
+    precision: str,
+    threads: int | None = None,
+    *,
+    cache: str = "auto",
 ) -> Backend:
-    """The ``backend`` runtime for the ``precision`` variant of ``manifest``."""
+    """The ``backend`` runtime for the ``precision`` variant of ``manifest``.
+
+    ``cache`` forces the ONNX Runtime decoder (``"static"`` or ``"grow"``, see
+    :mod:`runtime.onnx_backend`); ``"auto"`` lets the backend choose.
+    """
     if backend not in BACKENDS:
         raise TranslatorError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
     if threads is not None and threads < 1:
         raise TranslatorError(f"threads must be >= 1, got {threads}")
+    if cache != "auto":
+        if backend != "onnxruntime":
+            raise TranslatorError(
+                f"cache {cache!r} chooses an ONNX Runtime decoder; backend {backend!r} has none "
+                "(use 'auto')"
+            )
+        from runtime.onnx_backend import OnnxBackend
+
+        return OnnxBackend(manifest, precision, threads=threads, cache=cache)
     return BACKENDS[backend](manifest, precision, threads)
 
 
@@ -203,13 +221,12 @@ class Plan:
     num_hypotheses: int = 1
 
 
-class TranslateOptions(TypedDict, total=False):
-    """The keyword options of :meth:`Translator.translate_detailed`."""
+class PlanOptions(TypedDict, total=False):
+    """The search options of :meth:`Translator.plan` (its signature holds the defaults)."""
 
     num_beams: int
     num_hypotheses: int
     max_length: int | None
-    batch_size: int
     length_penalty: float
     do_sample: bool
     temperature: float
@@ -217,6 +234,12 @@ class TranslateOptions(TypedDict, total=False):
     top_p: float
     seed: int | None
     on_long_input: LongInputPolicy
+
+
+class TranslateOptions(PlanOptions, total=False):
+    """The keyword options of :meth:`Translator.translate_detailed`."""
+
+    batch_size: int
     should_stop: StopCheck | None
 
 
@@ -274,13 +297,23 @@ class Translator:
         precision: str = "fp32",
         *,
         threads: int | None = None,
+        cache: str = "auto",
     ) -> Translator:
-        """Load, verify (format version, hashes) and open an artifact folder."""
-        return cls.from_manifest(load_manifest(folder), backend, precision, threads=threads)
+        """Load, verify (format version, hashes) and open an artifact folder (``cache``: see
+        :func:`create_backend`)."""
+        return cls.from_manifest(
+            load_manifest(folder), backend, precision, threads=threads, cache=cache
+        )
 
     @classmethod
     def from_manifest(
-        cls, manifest: Manifest, backend: str, precision: str, *, threads: int | None = None
+        cls,
+        manifest: Manifest,
+        backend: str,
+        precision: str,
+        *,
+        threads: int | None = None,
+        cache: str = "auto",
     ) -> Translator:
         tokenizer = Tokenizer.from_pretrained(manifest.tokenizer_dir)
         problems = [
@@ -295,7 +328,7 @@ class Translator:
             )
         if problems:
             raise ArtifactError(f"refusing {manifest.folder}: " + "; ".join(problems))
-        runtime = create_backend(manifest, backend, precision, threads)
+        runtime = create_backend(manifest, backend, precision, threads, cache=cache)
         return cls(
             tokenizer,
             runtime,
@@ -328,29 +361,21 @@ class Translator:
         src: str,
         tgt: str,
         *,
-        num_beams: int = 1,
-        num_hypotheses: int = 1,
-        max_length: int | None = None,
         batch_size: int = 32,
-        length_penalty: float = 1.0,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        on_long_input: LongInputPolicy = "split",
         should_stop: StopCheck | None = None,
+        **options: Unpack[PlanOptions],
     ) -> list[Translation]:
         """Translate ``texts`` sentence by sentence; one :class:`Translation` per text, in order.
 
-        Sentences of all texts are batched by token length (longest first), ``batch_size`` at a
-        time; blank texts translate to themselves without running the model. ``max_length``
-        (generated tokens per sentence) defaults to the model's ``max_tgt_len``; a sentence that
-        reaches it without an end-of-sentence token marks its text ``truncated``.
-        ``num_hypotheses`` (at most ``num_beams``) asks beam search for scored alternatives;
-        ``do_sample`` samples instead of searching (``seed`` makes a call reproducible).
-        A sentence longer than the model's ``max_src_len`` is cut to fit (``on_long_input=
-        "split"``) or refused with :class:`TranslatorError` (``"error"``).
+        The search options (``num_beams=1``, ``num_hypotheses=1``, ``max_length``, ...) are
+        :meth:`plan`'s, with its defaults. Sentences of all texts are batched by token length
+        (longest first), ``batch_size`` at a time; blank texts translate to themselves without
+        running the model. ``max_length`` (generated tokens per sentence) defaults to the model's
+        ``max_tgt_len``; a sentence that reaches it without an end-of-sentence token marks its text
+        ``truncated``. ``num_hypotheses`` (at most ``num_beams``) asks beam search for scored
+        alternatives; ``do_sample`` samples instead of searching (``seed`` makes a call
+        reproducible). A sentence longer than the model's ``max_src_len`` is cut to fit
+        (``on_long_input="split"``) or refused with :class:`TranslatorError` (``"error"``).
         ``should_stop`` (e.g. :func:`lingolite.search.deadline_check`) is polled before every
         decoder step; once it returns True, :class:`lingolite.search.SearchCancelled` is raised.
 
@@ -358,13 +383,11 @@ class Translator:
         that a caller can decode the units of several requests together (the server does).
         """
         # Every problem at once, batch_size included (plan checks the rest again; it is cheap).
-        self._check_request(texts, src, tgt, batch_size, num_beams, on_long_input)
-        plan = self.plan(
-            texts, src, tgt, num_beams=num_beams, num_hypotheses=num_hypotheses,
-            max_length=max_length, length_penalty=length_penalty, do_sample=do_sample,
-            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-            on_long_input=on_long_input,
+        self._check_request(
+            texts, src, tgt, batch_size,
+            options.get("num_beams", 1), options.get("on_long_input", "split"),
         )  # fmt: skip
+        plan = self.plan(texts, src, tgt, **options)
         results: list[UnitResult | None] = [None] * len(plan.units)
         for start in range(0, len(plan.order), batch_size):
             rows = plan.order[start : start + batch_size]

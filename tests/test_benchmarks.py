@@ -32,8 +32,8 @@ from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory
 from tests.helpers import small_model
 
 QUICK_BACKENDS = [
-    "eager fp32", "onnxruntime fp32", "onnxruntime int8", "executorch fp32", "executorch 8da8w",
-    "ctranslate2 int8",
+    "eager fp32", "onnxruntime fp32", "onnxruntime int8", "onnxruntime int8 grow",
+    "onnxruntime int4 grow", "executorch fp32", "executorch 8da8w", "ctranslate2 int8",
 ]  # fmt: skip
 TIMED = [
     "encoder_ms", "step_ms", "greedy_ms_per_token", "greedy_p50_ms", "greedy_p90_ms",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -87,7 +86,6 @@ def test_cli_prints_markdown_table_and_refuses_to_overwrite(
     toy_corpus_dir: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     argv = ["--checkpoint", str(checkpoint), "--data", str(toy_corpus_dir), "--pairs", "en-de",
             "--beams", "1", "--max-sentences", "3", "--max-length", "16", "--device", "cpu",
@@ -103,9 +101,9 @@ def test_cli_prints_markdown_table_and_refuses_to_overwrite(
     thesis.mkdir()
     (thesis / "chapter1.tex").write_text("years of work", encoding="utf-8")
     argv[-1] = str(thesis)
-    with caplog.at_level(logging.ERROR):
-        assert main([*argv, "--force"]) == 2
-    assert "holds no earlier LingoLite export" in caplog.text
+    assert main([*argv, "--force"]) == 2
+    with pytest.raises(EvalError, match="holds no earlier LingoLite export"):
+        evaluate(checkpoint, toy_corpus_dir, pairs="en-de", beams=(1,), out=thesis, force=True)
     assert [p.name for p in thesis.iterdir()] == ["chapter1.tex"]
 
 

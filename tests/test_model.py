@@ -16,6 +16,7 @@ from lingolite.model import (
     ModelInputError,
     RMSNorm,
     RotaryEmbedding,
+    append_cache,
     apply_rotary,
     grouped_attention,
     masked_softmax,
@@ -241,6 +242,49 @@ def test_cached_steps_equal_full_decoding(batch: int, length: int) -> None:
             tgt[:, pos : pos + 1], torch.tensor([pos]), mask, cross_k, cross_v, self_k, self_v
         )
         torch.testing.assert_close(logits, full[:, pos], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch,length", [(1, 1), (3, 7)])
+def test_growing_cache_follows_its_rule_and_equals_the_static_cache(
+    batch: int, length: int
+) -> None:
+    """The growing-cache rule (module docstring): the cache starts empty, grows by one entry
+    per step, entry i is slot i of the static cache, and the logits are the static step's."""
+    model = small_model()
+    src, mask = random_batch(batch, length)
+    tgt = torch.randint(4, 97, (batch, model.config.max_tgt_len))
+    cross_k, cross_v = model.encode(src, mask)
+    self_k, self_v = model.empty_cache(batch)
+    past_k, past_v = model.empty_grow_cache(batch)
+    assert past_k.shape == (2, batch, 2, 0, 8)
+    for pos in range(tgt.shape[1]):
+        tokens = tgt[:, pos : pos + 1]
+        step = torch.tensor([pos])
+        logits, self_k, self_v = model.decode_step(
+            tokens, step, mask, cross_k, cross_v, self_k, self_v
+        )
+        grown, past_k, past_v = model.decode_step_grow(
+            tokens, mask, cross_k, cross_v, past_k, past_v
+        )
+        assert past_k.shape == past_v.shape == (2, batch, 2, pos + 1, 8)
+        torch.testing.assert_close(past_k, self_k[:, :, :, : pos + 1], rtol=0, atol=1e-6)
+        torch.testing.assert_close(past_v, self_v[:, :, :, : pos + 1], rtol=0, atol=1e-6)
+        torch.testing.assert_close(grown, logits, rtol=1e-5, atol=1e-5)
+
+
+def test_append_cache_appends_one_entry() -> None:
+    cache, new = torch.randn(BSZ, 2, 3, 4), torch.randn(BSZ, 2, 1, 4)
+    out = append_cache(cache, new)
+    assert torch.equal(out[:, :, :3], cache) and torch.equal(out[:, :, 3:], new)
+
+
+def test_growing_cache_refuses_a_full_cache_and_names_it() -> None:
+    model = small_model()
+    src, mask = random_batch(1, 4)
+    cross_k, cross_v = model.encode(src, mask)
+    full = torch.zeros(2, 1, 2, model.config.max_tgt_len, 8)
+    with pytest.raises(ModelInputError, match=r"cache length t must be in \[0, max_tgt_len - 1"):
+        model.decode_step_grow(torch.tensor([[5]]), mask, cross_k, cross_v, full, full)
 
 
 def test_cross_kv_shape_and_padding_does_not_change_real_rows() -> None:

@@ -32,13 +32,13 @@ from lingolite.config import ModelConfig
 from lingolite.data import DataError, read_lines
 from lingolite.generate import EagerBackend, translate_ids
 from lingolite.model import LingoLite
-from lingolite.search import Cache, FloatArray, Memory, SearchConfig
-from lingolite.signatures import onnx_signatures
+from lingolite.search import Cache, FloatArray, Memory, SearchConfig, SearchError, decode_batch
+from lingolite.signatures import GROW_DECODER, Signature, grow_decoder_signature, onnx_signatures
 from lingolite.tokenizer import Tokenizer
 from runtime.manifest import ArtifactError, load_manifest
 from runtime.onnx_backend import OnnxBackend, check_external_data, read_signature
 from runtime.translate import main as translate_main
-from runtime.translator import Translator
+from runtime.translator import Translator, create_backend
 from tests.conftest import TOY_VOCAB_SIZE
 
 TINY_LENGTHS = ["--max-src-len", "32", "--max-tgt-len", "32"]
@@ -58,6 +58,11 @@ TOY_CONFIG: dict[str, Any] = dict(
 TOY_DIRECTIONS = [("en", "de"), ("de", "en"), ("en", "fr"), ("fr", "de")]
 # Scaling the random projections makes the toy model's greedy output depend on its source.
 TOY_WEIGHT_SCALE = 3.0
+
+
+def exported_signatures(config: ModelConfig) -> dict[str, Signature]:
+    """What every ONNX variant of a current export records: both decoders."""
+    return {**onnx_signatures(config), GROW_DECODER: grow_decoder_signature(config)}
 
 
 @contextlib.contextmanager
@@ -130,14 +135,15 @@ def test_tiny_manifest_describes_the_folder(tiny_export: Path) -> None:
     assert set(manifest.variants) == {"onnx-fp32", "onnx-int8"}
     for name, variant in manifest.variants.items():
         assert variant.backend == "onnxruntime"
-        assert variant.signatures == onnx_signatures(config), name
+        assert variant.signatures == exported_signatures(config), name
         # The one definition is what the exported graphs really are: names, dtypes, shapes.
         for role, path in variant.files.items():
             graph = onnx.load(str(path), load_external_data=False)
-            assert read_signature(graph) == onnx_signatures(config)[role], (name, role)
+            assert read_signature(graph) == exported_signatures(config)[role], (name, role)
     assert manifest.variant("onnxruntime", "int8").files == {
         "encoder": tiny_export / "encoder.int8.onnx",
         "decoder": tiny_export / "decoder.int8.onnx",
+        GROW_DECODER: tiny_export / "decoder.grow.int8.onnx",
     }
     tokenizer = builtin_tokenizer()
     assert manifest.lang_ids == {lang: tokenizer.lang_id(lang) for lang in ("cs", "de", "en", "fr")}
@@ -150,9 +156,16 @@ def test_tiny_manifest_describes_the_folder(tiny_export: Path) -> None:
     assert {"parity.json", "tokenizer.json", "spm.model"} <= on_disk
 
 
-def test_tiny_has_two_graphs_per_precision_with_inline_weights(tiny_export: Path) -> None:
+def test_tiny_has_three_graphs_per_precision_with_inline_weights(tiny_export: Path) -> None:
     graphs = sorted(p.name for p in tiny_export.glob("*.onnx"))
-    assert graphs == ["decoder.int8.onnx", "decoder.onnx", "encoder.int8.onnx", "encoder.onnx"]
+    assert graphs == [
+        "decoder.grow.int8.onnx",
+        "decoder.grow.onnx",
+        "decoder.int8.onnx",
+        "decoder.onnx",
+        "encoder.int8.onnx",
+        "encoder.onnx",
+    ]
     for path in tiny_export.glob("*.onnx"):
         model = onnx.load(str(path))
         assert check_external_data(path) == []
@@ -260,24 +273,35 @@ def test_tiny_parity_passed(tiny_export: Path) -> None:
     ):
         assert checks[name]["gated"] and checks[name]["value"] <= 1e-4, name
     assert checks["greedy sentences identical to eager"]["value"] == 1.0
+    # The growing-cache decoder passes the same exact gate.
+    grow = {c["name"]: c for c in report["variants"]["onnx-fp32:grow"]["checks"]}
+    assert {n: (c["gated"], c["ok"]) for n, c in grow.items() if c["gated"]} == {
+        n: (True, True) for n, c in checks.items() if c["gated"]
+    }
+    assert grow["greedy sentences identical to eager"]["value"] == 1.0
     int8 = {c["name"]: c for c in report["variants"]["onnx-int8"]["checks"]}
     assert not any(c["gated"] for c in int8.values())  # untrained: reported only
 
 
 def test_tiny_int8_graphs_run_with_dynamic_batch_and_length(tiny_export: Path) -> None:
     manifest = load_manifest(tiny_export)
-    fp32, int8 = OnnxBackend(manifest, "fp32"), OnnxBackend(manifest, "int8", threads=1)
+    backends = [
+        OnnxBackend(manifest, precision, threads=1, cache=cache)
+        for precision in ("fp32", "int8")
+        for cache in ("static", "grow")
+    ]
     for batch, length in ((1, 5), (3, 32)):
         ids = np.random.default_rng(batch).integers(4, 150, (batch, length)).astype(np.int64)
         mask = np.ones((batch, length), dtype=np.bool_)
-        for backend in (fp32, int8):
+        for backend in backends:
             memory = backend.encode(ids, mask)
             assert memory.cross_k.shape == (3, batch, 2, length, 48)
             logits, cache = backend.decode_step(
                 np.ones(batch, np.int64), 0, memory, backend.init_cache(batch)
             )
             assert logits.shape == (batch, 24000) and np.isfinite(logits).all()
-            assert cache[0].shape == (3, batch, 2, 32, 48)
+            slots = 32 if backend.cache == "static" else 1  # the growing cache: 1 position fed
+            assert cache[0].shape == (3, batch, 2, slots, 48)
 
 
 def test_parity_cli_rebuilds_an_untrained_export_from_its_seed(tiny_export: Path) -> None:
@@ -306,6 +330,93 @@ def test_checkpoint_export(toy_export: tuple[Path, Path], toy_corpus_dir: Path) 
     # 24 built-in sample sentences plus 16 lines of --data's test set in each of the toy
     # checkpoint's 6 directions (it records no training pairs: every pair of en, de, fr).
     assert greedy["detail"] == "120/120 sentences"
+
+
+def _toy_sources(tokenizer_dir: Path) -> list[list[int]]:
+    tokenizer = Tokenizer.from_pretrained(tokenizer_dir)
+    texts = sample_texts()["en"][:6]
+    return [tokenizer.encode_source(t, "de") for t in texts]
+
+
+def test_grow_decoder_gives_the_static_decoders_tokens(toy_export: tuple[Path, Path]) -> None:
+    """Greedy and beam search over the growing-cache graph give the static graph's tokens."""
+    manifest = load_manifest(toy_export[0])
+    static = OnnxBackend(manifest, "fp32", threads=1, cache="static")
+    grow = OnnxBackend(manifest, "fp32", threads=1)
+    assert (static.cache, grow.cache) == ("static", "grow")  # auto picks the growing cache
+    sources = _toy_sources(toy_export[0])
+    for beams in (1, 4):
+        config = SearchConfig(num_beams=beams, max_length=12)
+        outputs = [
+            decode_batch(backend, sources, bos_id=1, eos_id=2, pad_id=0, config=config)
+            for backend in (static, grow)
+        ]
+        assert outputs[0] == outputs[1], beams
+        assert any(outputs[0]), beams
+
+
+def test_python_follows_the_growing_cache_rule(toy_export: tuple[Path, Path]) -> None:
+    """The cache starts with 0 positions, grows by one per step, and must hold exactly ``pos``
+    positions: any other cache is refused, naming both numbers."""
+    backend = OnnxBackend(load_manifest(toy_export[0]), "fp32", threads=1, cache="grow")
+    ids, mask = np.array([[5, 9, 11, 2], [7, 8, 2, 0]]), np.array([[1, 1, 1, 1], [1, 1, 1, 0]])
+    memory = backend.encode(ids, mask.astype(np.bool_))
+    cache = backend.init_cache(2)
+    assert cache[0].shape == (2, 2, 2, 0, 16)
+    tokens = np.ones(2, np.int64)
+    for pos in range(3):
+        logits, cache = backend.decode_step(tokens, pos, memory, cache)
+        assert cache[0].shape == cache[1].shape == (2, 2, 2, pos + 1, 16)
+        tokens = logits.argmax(axis=-1).astype(np.int64)
+    with pytest.raises(SearchError, match="holds 3 positions but the step is at pos 5"):
+        backend.decode_step(tokens, 5, memory, cache)
+
+
+def test_manifest_records_and_hashes_the_grow_decoder(toy_copy_onnx: Path) -> None:
+    manifest = load_manifest(toy_copy_onnx)
+    files = manifest.data["variants"]["onnx-fp32"]["files"]
+    assert files[GROW_DECODER] == "decoder.grow.onnx"
+    assert set(manifest.data["files"]["decoder.grow.onnx"]) == {"sha256", "bytes"}
+    graph = toy_copy_onnx / "decoder.grow.onnx"
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    graph.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"'decoder\.grow\.onnx' does not match its sha256"):
+        load_manifest(toy_copy_onnx)
+
+
+def test_an_export_without_the_grow_decoder_still_loads(toy_copy_onnx: Path) -> None:
+    """An artifact folder from before the growing-cache decoder: auto decodes with the static
+    one; forcing the growing one is a clear error."""
+    path = toy_copy_onnx / "manifest.json"
+    data = json.loads(path.read_text())
+    del data["variants"]["onnx-fp32"]["files"][GROW_DECODER]
+    del data["variants"]["onnx-fp32"]["signatures"][GROW_DECODER]
+    del data["files"]["decoder.grow.onnx"]
+    (toy_copy_onnx / "decoder.grow.onnx").unlink()
+    path.write_text(json.dumps(data))
+    manifest = load_manifest(toy_copy_onnx)
+    backend = create_backend(manifest, "onnxruntime", "fp32", 1)
+    assert isinstance(backend, OnnxBackend) and backend.cache == "static"
+    translator = Translator.from_manifest(manifest, "onnxruntime", "fp32", threads=1)
+    assert translator.translate(["A man."], "en", "de")
+    with pytest.raises(ArtifactError, match=r"has no growing-cache decoder \('decoder_grow'"):
+        create_backend(manifest, "onnxruntime", "fp32", 1, cache="grow")
+    args = ["--artifacts", str(toy_copy_onnx), "--src", "en", "--tgt", "de", "A man."]
+    assert translate_main([*args, "--onnx-cache", "grow"]) == 2
+
+
+def test_cache_is_refused_for_backends_without_one(toy_copy_onnx: Path) -> None:
+    manifest = load_manifest(toy_copy_onnx)
+    with pytest.raises(ArtifactError, match="ONNX cache 'paged' is not one of"):
+        create_backend(manifest, "onnxruntime", "fp32", 1, cache="paged")
+    with pytest.raises(ValueError, match="backend 'ctranslate2' has none"):
+        create_backend(manifest, "ctranslate2", "int8", 1, cache="grow")
+
+
+@pytest.fixture
+def toy_copy_onnx(toy_export: tuple[Path, Path], tmp_path: Path) -> Path:
+    return Path(shutil.copytree(toy_export[0], tmp_path / "artifacts"))
 
 
 def test_toy_model_output_depends_on_the_source(
@@ -363,13 +474,53 @@ def test_int8_only_export(
         out = export_onnx(options, quantize="int8")
     manifest = load_manifest(out)
     assert set(manifest.variants) == {"onnx-int8"}
-    assert sorted(p.name for p in out.glob("*.onnx")) == ["decoder.int8.onnx", "encoder.int8.onnx"]
-    assert manifest.variants["onnx-int8"].signatures == onnx_signatures(ModelConfig(**TOY_CONFIG))
+    assert sorted(p.name for p in out.glob("*.onnx")) == [
+        "decoder.grow.int8.onnx",
+        "decoder.int8.onnx",
+        "encoder.int8.onnx",
+    ]
+    config = ModelConfig(**TOY_CONFIG)
+    assert manifest.variants["onnx-int8"].signatures == exported_signatures(config)
     # parity.json also proves the fp32 graphs the int8 ones were made from.
     assert set(json.loads((out / "parity.json").read_text())["variants"]) == {
         "onnx-fp32",
+        "onnx-fp32:grow",
         "onnx-int8",
+        "onnx-int8:grow",
     }
+
+
+def test_int4_only_export(
+    toy_export: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--quantize int4: block-wise 4-bit MatMul and embedding weights, recorded in the manifest,
+    through the same parity gate (the toy model is random: its agreement gates nothing)."""
+    monkeypatch.setattr(export.parity, "QUANTIZED_MIN_IDENTICAL", 0.0)
+    options = ExportOptions(out=tmp_path / "int4", checkpoint=toy_export[1])
+    with one_torch_thread():
+        out = export_onnx(options, quantize="int4")
+    manifest = load_manifest(out)
+    assert set(manifest.variants) == {"onnx-int4"}
+    variant = manifest.data["variants"]["onnx-int4"]
+    assert variant["files"] == {
+        "encoder": "encoder.int4.onnx",
+        "decoder": "decoder.int4.onnx",
+        GROW_DECODER: "decoder.grow.int4.onnx",
+    }
+    assert variant["quantization"]["bits"] == 4 and variant["quantization"]["block_size"] == 32
+    assert set(variant["files"].values()) <= set(manifest.data["files"])  # hashed
+    for name in variant["files"].values():
+        ops = {node.op_type for node in onnx.load(str(out / name)).graph.node}
+        assert "MatMulNBits" in ops and "GatherBlockQuantized" in ops, name
+    parity = json.loads((out / "parity.json").read_text())["variants"]
+    assert set(parity) == {"onnx-fp32", "onnx-fp32:grow", "onnx-int4", "onnx-int4:grow"}
+    backend = OnnxBackend(manifest, "int4", threads=1)
+    assert backend.cache == "grow"
+    ids, mask = np.array([[5, 9, 11, 2]]), np.ones((1, 4), dtype=np.bool_)
+    logits, _ = backend.decode_step(
+        np.ones(1, np.int64), 0, backend.encode(ids, mask), backend.init_cache(1)
+    )
+    assert np.isfinite(logits).all()
 
 
 def test_refuses_a_non_empty_out_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -558,12 +709,13 @@ def test_export_of_a_model_without_english_or_german(tmp_path: Path, toy_corpus_
     assert sorted(manifest.directions) == ["es-fr", "es-it", "fr-es", "fr-it", "it-es", "it-fr"]
     parity = json.loads((out / "parity.json").read_text())
     assert parity["passed"]
-    # 24 sample sentences + 16 lines of each of the 6 directions' test sets, identical to eager
-    (greedy,) = [
-        c for r in parity["variants"].values() for c in r["checks"]
+    # 24 sample sentences + 16 lines of each of the 6 directions' test sets, identical to eager,
+    # through the static and the growing-cache decoder
+    greedy = {
+        name: c["detail"] for name, r in parity["variants"].items() for c in r["checks"]
         if c["name"] == "greedy sentences identical to eager"
-    ]  # fmt: skip
-    assert greedy["detail"] == "120/120 sentences"
+    }  # fmt: skip
+    assert greedy == {"onnx-fp32": "120/120 sentences", "onnx-fp32:grow": "120/120 sentences"}
     translator = Translator.from_artifacts(out)
     assert (
         translator.translate(["un homme"], "fr", "es")[0]

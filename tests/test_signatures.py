@@ -23,10 +23,15 @@ from lingolite.signatures import (
     DECODER_OUTPUTS,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
+    GROW_DECODER_INPUTS,
+    GROW_DECODER_OUTPUTS,
+    PAST_LEN,
+    PRESENT_LEN,
     SRC_LEN,
     STATIC_BATCH,
     CacheGeometry,
     executorch_signatures,
+    grow_decoder_signature,
     onnx_signatures,
 )
 from lingolite.tokenizer import Tokenizer
@@ -79,6 +84,26 @@ def test_onnx_signatures_are_dynamic_in_batch_and_source_length() -> None:
     assert [s["shape"] for s in sig["decoder"]["inputs"][-2:]] == [
         s["shape"] for s in sig["decoder"]["outputs"][1:]
     ]
+
+
+def test_grow_decoder_signature_grows_the_cache_by_one() -> None:
+    sig = grow_decoder_signature(CONFIG)
+    assert _names(sig, "inputs") == GROW_DECODER_INPUTS
+    assert _names(sig, "outputs") == GROW_DECODER_OUTPUTS
+    geometry = CacheGeometry.of(CONFIG)
+    past = [s["shape"] for s in sig["inputs"][-2:]]
+    present = [s["shape"] for s in sig["outputs"][1:]]
+    assert (
+        past
+        == [list(geometry.grow_shape(BATCH, PAST_LEN))] * 2
+        == [[6, BATCH, 4, PAST_LEN, 64]] * 2
+    )
+    assert present == [[6, BATCH, 4, PRESENT_LEN, 64]] * 2
+    # Everything but the cache is the static decoder's, minus pos.
+    static = {s["name"]: s for s in onnx_signatures(CONFIG)["decoder"]["inputs"]}
+    for spec in sig["inputs"][:-2]:
+        assert spec == static[spec["name"]]
+    assert sig["outputs"][0] == onnx_signatures(CONFIG)["decoder"]["outputs"][0]
 
 
 @pytest.mark.parametrize("mask_dtype", ["bool", "int64"])
