@@ -27,10 +27,12 @@ ExecuTorch's own XNNPACK recipes use; activations are quantized to int8 per toke
 - ``8da4w``: int4 weights, symmetric, one scale per group of :data:`GROUP_SIZE` inputs.
 
 Quantized programs quantize every ``nn.Linear`` and the output projection, which is the tied
-embedding matrix: it gets an untied copy to quantize, while the embedding lookup stays fp32. (A
-weight-only int8/int4 table through torchao ``IntxWeightOnlyConfig`` and ExecuTorch's quant
-fusion lowers, but the ``executorch`` 1.5.1 pip runtime has no
-``quantized_decomposed::embedding_4bit.out`` kernel registered: the program does not load.)
+embedding matrix: it gets an untied copy to quantize. The embedding lookup reads an int8 table
+with one scale per row (:class:`export.executorch_programs.Int8RowEmbedding`): the lookup is the
+portable ``embedding`` kernel on int8 rows, a cast and a multiply, operators every ExecuTorch
+runtime registers. (torchao's ``IntxWeightOnlyConfig`` with ExecuTorch's quant fusion lowers to
+``quantized_decomposed::embedding_4bit``/``embedding_byte``, but the ``executorch`` 1.5.1 pip
+runtime registers no quantized kernel, so such a program does not load.)
 
 Stages: build the model, lower each precision (checking the program's method signatures against
 the manifest's and timing one decode step), run the parity gate (``export.parity``: fp32 must
@@ -78,7 +80,7 @@ from export.common import (
     package_versions,
     parity_gate,
 )
-from export.executorch_programs import XnnpackDecoderStep, XnnpackEncoder
+from export.executorch_programs import Int8RowEmbedding, XnnpackDecoderStep, XnnpackEncoder
 from lingolite.config import ModelConfig
 from lingolite.exportable import example_inputs
 from lingolite.model import LingoLite
@@ -113,7 +115,8 @@ def _quantization(weights: str, **extra: Any) -> dict[str, Any]:
         "weights": weights,
         "activations": "int8, dynamic (scale and zero point per token, computed at run time)",
         "modules": "every nn.Linear and the output projection (an untied copy of the "
-                   "embedding); the embedding lookup stays fp32",
+                   "embedding)",
+        "embedding": "weight-only int8, symmetric, one scale per row (token)",
         **extra,
     }  # fmt: skip
 
@@ -142,7 +145,8 @@ def quantized_copy(model: LingoLite, precision: str) -> LingoLite:
     """A copy of ``model`` with its linear layers quantized for ``precision`` (eval mode).
 
     A tied output projection becomes an untied ``nn.Linear`` with a copy of the embedding
-    matrix first, so it is quantized like every other linear layer.
+    matrix first, so it is quantized like every other linear layer; the embedding lookup then
+    reads an :class:`Int8RowEmbedding` of the same matrix.
     """
     if precision == "fp32":
         return model
@@ -165,6 +169,7 @@ def quantized_copy(model: LingoLite, precision: str) -> LingoLite:
         )
     with torch.no_grad():
         quantize_(quantized, config)
+    quantized.add_module("embed", Int8RowEmbedding(model.embed.weight.detach()))
     return quantized
 
 

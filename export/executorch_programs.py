@@ -96,6 +96,29 @@ class _Forms(nn.Module):
         return cast(Tensor, self.model.embed(ids)) * self.model.embed_scale
 
 
+class Int8RowEmbedding(nn.Module):
+    """An embedding table stored as int8 with one float32 scale per row (symmetric, weight-only).
+
+    ``forward`` is the portable ``embedding`` kernel on the int8 rows, a cast and a multiply by
+    the row's scale: a quarter of the fp32 table's bytes, no quantized-kernel library needed.
+    A row's largest magnitude maps to 127, so each element is off by at most half its row's step.
+    """
+
+    table: Tensor
+    scale: Tensor
+
+    def __init__(self, weight: Tensor) -> None:
+        super().__init__()
+        weight = weight.detach().float()
+        scale = weight.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+        scale = scale / 127.0  # (V, 1)
+        self.register_buffer("table", torch.round(weight / scale).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("scale", scale)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return F.embedding(ids, self.table).to(torch.float32) * F.embedding(ids, self.scale)
+
+
 def _keep_and_bias(mask: Tensor) -> tuple[Tensor, Tensor]:
     """A bool key mask as float ``keep`` (1 = attend) and additive ``bias`` (0 or float32 min)."""
     keep = mask.to(torch.float32)
