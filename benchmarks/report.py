@@ -26,6 +26,12 @@ PEER = "ctranslate2 int8"
 TARGET_ORT_INT8 = 4.0
 TARGET_ET_INT8 = 3.0
 TARGET_BEAM_B32_OF_PEER = 0.8
+# Issue 14 (small, 1 thread): ratios to CTranslate2 int8 / ONNX Runtime int8, and a size.
+TARGET_GREEDY_B32_OF_PEER = 1.0
+TARGET_RSS_OF_PEER = 2.0  # at most
+TARGET_ET_ENCODER_OF_ORT = 1.5  # at most
+TARGET_ET_4BIT_MIB = 45.0  # at most
+TARGET_ET_STEP_OF_FLOOR = 3.0  # at most
 
 # (key, label, unit, higher is better)
 METRICS: tuple[tuple[str, str, str, bool], ...] = (
@@ -65,35 +71,50 @@ def ratios(metrics: dict[str, float], baseline: dict[str, float]) -> dict[str, f
 def targets(
     results: dict[str, dict[str, Any]], size: str, floor: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Where each target of the issue stands (they are stated for the ``small`` preset)."""
+    """Where each target of the issues stands (they are stated for the ``small`` preset).
 
-    def metric(name: str, key: str) -> float | None:
-        value = results.get(name, {}).get("metrics", {}).get(key)
+    A row is ``value`` against ``needed``: a factor (``x``) or a size (``MiB``), where higher is
+    better for speed-ups and lower is better for memory, encoder time and size ratios; a row is
+    left out when its backends did not run.
+    """
+
+    def metric(name: str | None, key: str) -> float | None:
+        value = results.get(name or "", {}).get("metrics", {}).get(key)
         return None if value is None else float(value)
 
     def speedup(name: str) -> float | None:
         value = results.get(name, {}).get("ratios", {}).get("greedy_ms_per_token")
         return None if value is None else float(value)
 
+    def best(key: str, higher: bool) -> str | None:
+        have = [n for n in ours if metric(n, key)]
+        pick = max if higher else min
+        return pick(have, key=lambda n: metric(n, key) or 0.0) if have else None
+
+    def share(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a and b else None
+
     ours = [n for n, r in results.items() if r["kind"] != "ctranslate2" and n != BASELINE]
-    best_b1 = min(ours, key=lambda n: metric(n, "greedy_ms_per_token") or float("inf"))
-    best_b32 = max(ours, key=lambda n: metric(n, "beam4_b32_tok_s") or 0.0)
-    peer_b1, peer_b32 = metric(PEER, "greedy_ms_per_token"), metric(PEER, "beam4_b32_tok_s")
-    et_int8 = max(
-        (n for n in ours if n.startswith("executorch") and "fp32" not in n),
-        key=lambda n: speedup(n) or 0.0,
-        default=None,
-    )
-    ours_b1, ours_b32 = metric(best_b1, "greedy_ms_per_token"), metric(best_b32, "beam4_b32_tok_s")
-    # (target, goal, value, needed, backend); a row is left out when its backends did not run.
-    rows: list[tuple[str, str, float | None, float, str]] = [
+    executorch = [n for n in ours if n.startswith("executorch")]
+    et_int8 = max((n for n in executorch if "fp32" not in n), key=lambda n: speedup(n) or 0.0,
+                  default=None)  # fmt: skip
+    et_4bit = next((n for n in executorch if "8da4w" in n), None)
+    b1, b32 = best("greedy_ms_per_token", False), best("beam4_b32_tok_s", True)
+    g32, rss = best("greedy_b32_tok_s", True), best("peak_rss_mib", False)
+    et_enc = min(executorch, key=lambda n: metric(n, "encoder_ms") or float("inf"), default=None)
+    ort_int8 = "onnxruntime int8" if "onnxruntime int8" in results else None
+    have_peer = PEER in results
+    # (target, goal, value, needed, higher is better, unit, backend)
+    rows: list[tuple[str, str, float | None, float, bool, str, str | None]] = [
         (
             "ONNX Runtime int8 vs eager, greedy batch 1 per token",
             ">= 4x",
             speedup("onnxruntime int8"),
             TARGET_ORT_INT8,
+            True,
+            "x",
             "onnxruntime int8",
-        )
+        ),
     ]
     if et_int8 is not None:
         rows.append(
@@ -102,46 +123,95 @@ def targets(
                 ">= 3x",
                 speedup(et_int8),
                 TARGET_ET_INT8,
+                True,
+                "x",
                 et_int8,
             )
         )
-    if ours_b1 and peer_b1:
-        rows.append(
+    if have_peer:
+        rows += [
             (
                 "best backend vs CTranslate2 int8, greedy batch 1 per token",
                 ">= 1x (at or above)",
-                round(peer_b1 / ours_b1, 3),
+                share(metric(PEER, "greedy_ms_per_token"), metric(b1, "greedy_ms_per_token")),
                 1.0,
-                best_b1,
-            )
-        )
-    if ours_b32 and peer_b32:
-        rows.append(
+                True,
+                "x",
+                b1,
+            ),
             (
                 "best backend vs CTranslate2 int8, beam 4 batch 32 throughput",
                 ">= 0.8x (within 20%)",
-                round(ours_b32 / peer_b32, 3),
+                share(metric(b32, "beam4_b32_tok_s"), metric(PEER, "beam4_b32_tok_s")),
                 TARGET_BEAM_B32_OF_PEER,
-                best_b32,
+                True,
+                "x",
+                b32,
+            ),
+            (
+                "best backend vs CTranslate2 int8, greedy batch 32 throughput",
+                ">= 1x",
+                share(metric(g32, "greedy_b32_tok_s"), metric(PEER, "greedy_b32_tok_s")),
+                TARGET_GREEDY_B32_OF_PEER,
+                True,
+                "x",
+                g32,
+            ),
+            (
+                "lowest peak RSS (b32 x beam 4) vs CTranslate2 int8's",
+                "<= 2x",
+                share(metric(rss, "peak_rss_mib"), metric(PEER, "peak_rss_mib")),
+                TARGET_RSS_OF_PEER,
+                False,
+                "x",
+                rss,
+            ),
+        ]
+    if et_enc is not None and ort_int8 is not None:
+        rows.append(
+            (
+                "ExecuTorch encoder vs ONNX Runtime int8 encoder, batch 1",
+                "<= 1.5x",
+                share(metric(et_enc, "encoder_ms"), metric(ort_int8, "encoder_ms")),
+                TARGET_ET_ENCODER_OF_ORT,
+                False,
+                "x",
+                et_enc,
             )
         )
-    out = []
-    for name, goal, value, need, who in rows:
-        met = value is not None and value >= need
-        miss = None if value is None or met else round(100 * (1 - value / need), 1)
-        out.append(
-            {
-                "target": name,
-                "goal": goal,
-                "backend": who,
-                "value": value,
-                "needed": need,
-                "unit": "x",
-                "met": met,
-                "short_by_percent": miss,
-                "preset": size,
-            }
+    if et_4bit is not None:
+        rows.append(
+            (
+                "ExecuTorch 8da4w program size",
+                "<= 45 MiB",
+                metric(et_4bit, "size_mib"),
+                TARGET_ET_4BIT_MIB,
+                False,
+                "MiB",
+                et_4bit,
+            )
         )
+        if floor.get("int4", {}).get("ms"):
+            rows.append(
+                (
+                    "ExecuTorch 8da4w decoder step vs its weight-read floor",
+                    "<= 3x",
+                    share(metric(et_4bit, "step_ms"), floor["int4"]["ms"]),
+                    TARGET_ET_STEP_OF_FLOOR,
+                    False,
+                    "x",
+                    et_4bit,
+                )
+            )
+    out = []
+    for name, goal, value, need, higher, unit, who in rows:
+        met = value is not None and (value >= need if higher else value <= need)
+        miss = None
+        if value is not None and not met:
+            miss = round(100 * abs(1 - (value / need if higher else need / value)), 1)
+        out.append({"target": name, "goal": goal, "backend": who, "value": value,
+                    "needed": need, "unit": unit, "met": met, "short_by_percent": miss,
+                    "preset": size})  # fmt: skip
     return out
 
 
@@ -278,7 +348,12 @@ def targets_table(found: Sequence[dict[str, Any]]) -> str:
             status = f"missed by {tg['short_by_percent']}%"
         else:
             status = "not measured"
-        value = "-" if tg["value"] is None else f"{tg['value']:.2f}x"
+        if tg["value"] is None:
+            value = "-"
+        elif tg.get("unit") == "MiB":
+            value = f"{tg['value']:.1f} MiB"
+        else:
+            value = f"{tg['value']:.2f}x"
         rows.append([tg["target"], tg["goal"], tg["backend"], value, status])
     header = ["target", "goal", "backend", "value", "status"]
     return table(header, ["---", "---", "---", "---:", "---"], rows)

@@ -4,13 +4,16 @@
 [--quantize fp32|8da8w|8da4w|all] [--mask-dtype bool|int64] [--max-src-len N] [--max-tgt-len N]
 [--data DIR] [--force]``
 
-Each program ``lingolite_<precision>.pte`` holds two methods traced from
-:mod:`lingolite.exportable`, ``encode`` and ``decode_step`` (I/O defined in
-:mod:`lingolite.signatures`), plus constant methods with the metadata a phone runner needs
-(:func:`program_metadata`). Shapes are static: batch 1,
-``src_len = max_src_len`` (the runner pads; masked softmax makes padding exact) and the KV cache
-``(L, 1, h_kv, max_tgt_len, d)`` as an explicit input and output of ``decode_step``, the
-signature of the ONNX decoder. ``src_mask`` is ``bool`` as in ONNX, or with
+Each program ``lingolite_<precision>.pte`` holds two methods, ``encode`` and ``decode_step``
+(I/O defined in :mod:`lingolite.signatures`), traced from :mod:`export.executorch_programs` (the
+model's math in operators XNNPACK takes, so that nothing heavy stays in portable kernels), plus
+constant methods with the metadata a phone runner needs (:func:`program_metadata`). Batch 1; the
+KV cache ``(L, 1, h_kv, max_tgt_len, d)`` is an explicit input and output of ``decode_step``, the
+signature of the ONNX decoder. The source length is dynamic, 2 to ``max_src_len``: the methods'
+signatures show that bound, so a runner may pass a sentence padded to it (the Android app does;
+masked softmax makes padding exact) or at its own length (``runtime.executorch_backend`` does:
+the encoder's work and the decoder's cross-attention scale with it; the variant records
+``"src_len": "dynamic"``). ``src_mask`` is ``bool`` as in ONNX, or with
 ``--mask-dtype int64`` (1 = real token) for the Android app: executorch-android's Java ``Tensor``
 has no bool type and ExecuTorch refuses an input of another dtype. Lowering uses public APIs
 only: ``torch.export.export`` -> ``executorch.exir.to_edge_transform_and_lower(...,
@@ -24,7 +27,12 @@ ExecuTorch's own XNNPACK recipes use; activations are quantized to int8 per toke
 - ``8da4w``: int4 weights, symmetric, one scale per group of :data:`GROUP_SIZE` inputs.
 
 Quantized programs quantize every ``nn.Linear`` and the output projection, which is the tied
-embedding matrix: it gets an untied copy to quantize, while the embedding lookup stays fp32.
+embedding matrix: it gets an untied copy to quantize. The embedding lookup reads an int8 table
+with one scale per row (:class:`export.executorch_programs.Int8RowEmbedding`): the lookup is the
+portable ``embedding`` kernel on int8 rows, a cast and a multiply, operators every ExecuTorch
+runtime registers. (torchao's ``IntxWeightOnlyConfig`` with ExecuTorch's quant fusion lowers to
+``quantized_decomposed::embedding_4bit``/``embedding_byte``, but the ``executorch`` 1.5.1 pip
+runtime registers no quantized kernel, so such a program does not load.)
 
 Stages: build the model, lower each precision (checking the program's method signatures against
 the manifest's and timing one decode step), run the parity gate (``export.parity``: fp32 must
@@ -46,10 +54,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.fx.experimental._config as fx_config
 from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-from executorch.exir import to_edge_transform_and_lower
+from executorch.exir import (
+    EdgeProgramManager,
+    to_edge_transform_and_lower,
+)
 from torch import Tensor, nn
-from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
+from torchao.quantization import (
+    Int8DynamicActivationIntxWeightConfig,
+    quantize_,
+)
 from torchao.quantization.granularity import PerAxis, PerGroup
 
 from export.common import (
@@ -65,12 +80,14 @@ from export.common import (
     package_versions,
     parity_gate,
 )
+from export.executorch_programs import Int8RowEmbedding, XnnpackDecoderStep, XnnpackEncoder
 from lingolite.config import ModelConfig
-from lingolite.exportable import DecoderStepProgram, EncoderProgram, example_inputs
+from lingolite.exportable import example_inputs
 from lingolite.model import LingoLite
-from lingolite.signatures import MASK_DTYPES, STATIC_BATCH, executorch_signatures
+from lingolite.signatures import MASK_DTYPES, SRC_LEN, STATIC_BATCH, executorch_signatures
 from runtime.executorch_backend import (
     BACKEND,
+    MIN_SRC_LEN,
     PROGRAM_ROLE,
     load_method,
     load_program,
@@ -87,6 +104,8 @@ QUANTIZE = (*PRECISIONS, "all")
 GROUP_SIZE = 32
 # decode_step runs timed after lowering (median and best logged).
 TIMING_RUNS = 30
+# Source length of the tracing example (inside the dynamic range, away from its bounds).
+EXAMPLE_LEN = 7
 
 
 def _quantization(weights: str, **extra: Any) -> dict[str, Any]:
@@ -96,7 +115,8 @@ def _quantization(weights: str, **extra: Any) -> dict[str, Any]:
         "weights": weights,
         "activations": "int8, dynamic (scale and zero point per token, computed at run time)",
         "modules": "every nn.Linear and the output projection (an untied copy of the "
-                   "embedding); the embedding lookup stays fp32",
+                   "embedding)",
+        "embedding": "weight-only int8, symmetric, one scale per row (token)",
         **extra,
     }  # fmt: skip
 
@@ -125,7 +145,8 @@ def quantized_copy(model: LingoLite, precision: str) -> LingoLite:
     """A copy of ``model`` with its linear layers quantized for ``precision`` (eval mode).
 
     A tied output projection becomes an untied ``nn.Linear`` with a copy of the embedding
-    matrix first, so it is quantized like every other linear layer.
+    matrix first, so it is quantized like every other linear layer; the embedding lookup then
+    reads an :class:`Int8RowEmbedding` of the same matrix.
     """
     if precision == "fp32":
         return model
@@ -148,6 +169,7 @@ def quantized_copy(model: LingoLite, precision: str) -> LingoLite:
         )
     with torch.no_grad():
         quantize_(quantized, config)
+    quantized.add_module("embed", Int8RowEmbedding(model.embed.weight.detach()))
     return quantized
 
 
@@ -163,15 +185,15 @@ def program_metadata(config: ModelConfig) -> dict[str, int]:
     }  # fmt: skip
 
 
-class _Int64MaskEncoder(EncoderProgram):
-    """:class:`EncoderProgram` taking ``src_mask`` as int64, 1 on real tokens."""
+class _Int64MaskEncoder(XnnpackEncoder):
+    """:class:`XnnpackEncoder` taking ``src_mask`` as int64, 1 on real tokens."""
 
     def forward(self, src_ids: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
         return super().forward(src_ids, src_mask != 0)
 
 
-class _Int64MaskDecoder(DecoderStepProgram):
-    """:class:`DecoderStepProgram` taking ``src_mask`` as int64, 1 on real tokens."""
+class _Int64MaskDecoder(XnnpackDecoderStep):
+    """:class:`XnnpackDecoderStep` taking ``src_mask`` as int64, 1 on real tokens."""
 
     def forward(
         self, tokens: Tensor, pos: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor,
@@ -180,27 +202,49 @@ class _Int64MaskDecoder(DecoderStepProgram):
         return super().forward(tokens, pos, src_mask != 0, cross_k, cross_v, self_k, self_v)
 
 
-def lower(model: LingoLite, mask_dtype: str = "bool") -> bytes:
-    """Trace ``encode`` and ``decode_step`` at static shapes and lower both, in one program, to
-    XNNPACK; returns the ``.pte`` bytes."""
+def src_len_dim(config: ModelConfig) -> Any:
+    """The programs' one dynamic dimension: the source length, :data:`MIN_SRC_LEN` to
+    ``max_src_len``."""
+    return torch.export.Dim(SRC_LEN, min=MIN_SRC_LEN, max=config.max_src_len)
+
+
+def edge_program(model: LingoLite, mask_dtype: str = "bool") -> EdgeProgramManager:
+    """Trace ``encode`` and ``decode_step`` (:mod:`export.executorch_programs`) and lower both to
+    XNNPACK. Batch 1; the source length is dynamic up to ``max_src_len`` (the programs'
+    signatures show that bound), so a runner may pass a sentence at its own length or padded."""
+    if mask_dtype not in MASK_DTYPES:
+        raise ExportError(f"mask dtype {mask_dtype!r} is not one of {MASK_DTYPES}")
     c = model.config
-    (src_ids, src_mask), dec_args = example_inputs(model, batch=STATIC_BATCH, src_len=c.max_src_len)
-    encoder, decoder = EncoderProgram(model), DecoderStepProgram(model)
-    if mask_dtype == "int64":
+    # A short example: an example at a bound of the dynamic range would be specialised on.
+    (src_ids, src_mask), dec_args = example_inputs(model, batch=STATIC_BATCH, src_len=EXAMPLE_LEN)
+    int64 = mask_dtype == "int64"
+    if int64:
         src_mask = src_mask.to(torch.int64)
         dec_args = (*dec_args[:2], src_mask, *dec_args[3:])
-        encoder, decoder = _Int64MaskEncoder(model), _Int64MaskDecoder(model)
-    elif mask_dtype != "bool":
-        raise ExportError(f"mask dtype {mask_dtype!r} is not one of {MASK_DTYPES}")
-    with torch.no_grad():
+    encoder = (_Int64MaskEncoder if int64 else XnnpackEncoder)(model)
+    decoder = (_Int64MaskDecoder if int64 else XnnpackDecoderStep)(model)
+    s = src_len_dim(c)
+    cross = {3: s}
+    # Size-oblivious tracing (as ExecuTorch's own dynamic exports do): with batch 1 static, the
+    # reshapes' stride guards are otherwise unprovable over the length range; it asks s != 1.
+    with torch.no_grad(), fx_config.patch(backed_size_oblivious=True):  # type: ignore[attr-defined]
         programs = {
-            "encode": torch.export.export(encoder, (src_ids, src_mask)),
-            "decode_step": torch.export.export(decoder, dec_args),
-        }
-    edge = to_edge_transform_and_lower(
+            "encode": torch.export.export(
+                encoder, (src_ids, src_mask), dynamic_shapes={"src_ids": {1: s}, "src_mask": {1: s}}
+            ),
+            "decode_step": torch.export.export(decoder, dec_args, dynamic_shapes={
+                "tokens": None, "pos": None, "src_mask": {1: s}, "cross_k": cross,
+                "cross_v": cross, "self_k": None, "self_v": None,
+            }),
+        }  # fmt: skip
+    return to_edge_transform_and_lower(
         programs, partitioner=[XnnpackPartitioner()], constant_methods=program_metadata(c)
     )
-    return bytes(edge.to_executorch().buffer)
+
+
+def lower(model: LingoLite, mask_dtype: str = "bool") -> bytes:
+    """:func:`edge_program` as ``.pte`` bytes."""
+    return bytes(edge_program(model, mask_dtype).to_executorch().buffer)
 
 
 def check_program(
@@ -298,7 +342,7 @@ def _variant(config: ModelConfig, precision: str, size: int, mask_dtype: str) ->
         "backend": BACKEND, "precision": precision,
         "files": {PROGRAM_ROLE: program_file(precision)},
         "signatures": executorch_signatures(config, mask_dtype),
-        "static_batch": STATIC_BATCH, "bytes": size,
+        "static_batch": STATIC_BATCH, "src_len": "dynamic", "bytes": size,
         "delegate": "XnnpackBackend",
         "metadata_methods": sorted(program_metadata(config)),
     }  # fmt: skip

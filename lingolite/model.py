@@ -715,12 +715,12 @@ class LingoLite(nn.Module):
         """The growing cache's start state: ``(L, b, h_kv, 0, d)`` (no position fed yet)."""
         c = self.config
         shape = (c.n_decoder_layers, batch, c.n_kv_heads, 0, c.head_dim)
-        device = self.embed.weight.device
+        device = self.rope.cos.device  # a buffer: moves with the model, whatever the embedding is
         return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
 
     def empty_cache(self, batch: int) -> tuple[Tensor, Tensor]:
         """Zeroed self-attention caches ``(L, b, h_kv, T, d)`` (the cache rule's start state)."""
         c = self.config
         shape = (c.n_decoder_layers, batch, c.n_kv_heads, c.max_tgt_len, c.head_dim)
-        device = self.embed.weight.device
+        device = self.rope.cos.device  # a buffer: moves with the model, whatever the embedding is
         return torch.zeros(shape, device=device), torch.zeros(shape, device=device)

@@ -1,14 +1,16 @@
 """ExecuTorch backend for :mod:`lingolite.search`: one ``.pte`` with methods ``encode`` and
 ``decode_step``, lowered to XNNPACK by ``export.executorch``.
 
-The program has static shapes: batch 1 and ``src_len = max_src_len``. This backend adapts it to
-the search code's batches of any size and width:
+The program has batch 1; its source length is dynamic up to ``max_src_len`` when the manifest's
+variant says ``"src_len": "dynamic"`` (programs exported before that are static at
+``max_src_len``). This backend adapts it to the search code's batches of any size and width:
 
-- ``encode`` pads every row to ``max_src_len`` with the pad id and mask False (the model's masked
-  softmax makes padding exact), runs the rows one at a time and cuts the cross K/V back to the
-  given width, so :class:`~lingolite.search.Memory` has the shapes eager PyTorch and ONNX Runtime
-  give, and beam search reorders it by the same rule.
-- ``decode_step`` pads a memory's rows once (kept until another memory comes), then runs every
+- ``encode`` runs the rows one at a time at the batch's width (a static program: padded to
+  ``max_src_len`` with the pad id and mask False, which the model's masked softmax makes exact,
+  and the cross K/V cut back to the width), so :class:`~lingolite.search.Memory` has the shapes
+  eager PyTorch and ONNX Runtime give, and beam search reorders it by the same rule.
+- ``decode_step`` splits a memory into rows once (padded for a static program; kept until
+  another memory comes), then runs every
   row of the batch against the batch-1 program and stacks logits and caches. The KV cache is an
   explicit input and output of ``decode_step``, the decoder signature of the ONNX backend.
 - ``src_mask`` is fed in the program's dtype, read from the manifest's signatures: ``bool`` (as
@@ -67,6 +69,8 @@ from runtime.manifest import ArtifactError, Manifest
 
 BACKEND = "executorch"
 PROGRAM_ROLE = "program"
+# Shortest source a program with a dynamic source length takes (export.executorch.MIN_SRC_LEN).
+MIN_SRC_LEN = 2
 # The two methods (signatures in lingolite.signatures); src_mask is bool as in ONNX, or int64
 # (1 = real token) for runners that cannot build bool tensors (executorch-android's Java Tensor).
 METHODS = EXECUTORCH_METHODS
@@ -239,6 +243,9 @@ class ExecuTorchBackend:
         self.program = load_program(data, source)
         model = manifest.model
         self._mask_dtype = _mask_dtype(variant.signatures)
+        # Programs exported with a dynamic source length take a batch at its own width (the
+        # signatures show the bound, max_src_len); older ones need every row padded to it.
+        self._dynamic = manifest.data["variants"][variant.name].get("src_len") == "dynamic"
         problems = signature_problems(self.program, executorch_signatures(model, self._mask_dtype))
         if problems:
             raise ArtifactError(f"{source} does not fit the manifest's model config: "
@@ -262,9 +269,11 @@ class ExecuTorchBackend:
         check_source(src_ids, src_mask, self._max_src_len)
         batch, width = src_ids.shape
         self._check_ids(src_ids, "source")
-        ids = np.full((batch, self._max_src_len), self._pad_id, dtype=np.int64)
+        # A dynamic program takes 2 to max_src_len tokens: a 1-token batch gets a masked pad.
+        length = max(width, MIN_SRC_LEN) if self._dynamic else self._max_src_len
+        ids = np.full((batch, length), self._pad_id, dtype=np.int64)
         ids[:, :width] = src_ids
-        mask = np.zeros((batch, self._max_src_len), dtype=self._mask_dtype)
+        mask = np.zeros((batch, length), dtype=self._mask_dtype)
         mask[:, :width] = src_mask
         with self._lock:
             outputs = [self._run(self._encode, [ids[r : r + 1], mask[r : r + 1]])
@@ -300,11 +309,12 @@ class ExecuTorchBackend:
 
     # ------------------------------------------------------------------ helpers
     def _memory_rows(self, memory: Memory) -> list[list[torch.Tensor]]:
-        """Per-row ``[src_mask, cross_k, cross_v]`` padded to ``max_src_len`` (cached)."""
+        """Per-row ``[src_mask, cross_k, cross_v]``, padded to ``max_src_len`` for a program with
+        a static source length (cached)."""
         if self._rows is not None and self._rows[0] is memory:
             return self._rows[1]
         batch, width = memory.src_mask.shape
-        pad = self._max_src_len - width
+        pad = max(MIN_SRC_LEN - width, 0) if self._dynamic else self._max_src_len - width
         mask = np.pad(memory.src_mask, ((0, 0), (0, pad))).astype(self._mask_dtype)
         cross = [np.pad(a, ((0, 0), (0, 0), (0, 0), (0, pad), (0, 0)))
                  for a in (memory.cross_k, memory.cross_v)]  # fmt: skip

@@ -24,7 +24,7 @@ from benchmarks.measure import (
 )
 from benchmarks.memory_probe import peak_rss_mib
 from benchmarks.profiling import weight_floor
-from benchmarks.report import BASELINE, PEER, markdown, ratios, table, targets
+from benchmarks.report import BASELINE, PEER, markdown, ratios, table, targets, targets_table
 from benchmarks.run import BenchmarkError, BenchOptions, main, padded_tokenizer, run_benchmark
 from export.sample import builtin_tokenizer
 from lingolite.config import ModelConfig
@@ -213,8 +213,8 @@ def test_ratios_are_improvement_factors() -> None:
                    "bleu_greedy": round(29 / 30, 3)}  # fmt: skip
 
 
-def _entry(kind: str, ms_per_token: float, beam_tok_s: float) -> dict[str, Any]:
-    metrics = {"greedy_ms_per_token": ms_per_token, "beam4_b32_tok_s": beam_tok_s}
+def _entry(kind: str, ms_per_token: float, beam_tok_s: float, **more: float) -> dict[str, Any]:
+    metrics = {"greedy_ms_per_token": ms_per_token, "beam4_b32_tok_s": beam_tok_s, **more}
     return {"kind": kind, "metrics": metrics,
             "ratios": ratios(metrics, {"greedy_ms_per_token": 12.0, "beam4_b32_tok_s": 50.0})}  # fmt: skip
 
@@ -234,6 +234,46 @@ def test_targets_say_what_is_met_and_by_how_much_it_is_missed() -> None:
     assert (b1["backend"], b1["value"], b1["met"]) == ("executorch 8da8w", 0.667, False)
     b32 = got["best backend vs CTranslate2 int8, beam 4 batch 32 throughput"]
     assert (b32["backend"], b32["value"], b32["met"]) == ("onnxruntime int8", 0.5, False)
+
+
+def test_batch_memory_and_phone_targets_compare_the_right_backends() -> None:
+    """Issue 14's rows: lower-is-better rows are met at or under the bound, and a miss says by
+    how much the value overshoots it."""
+    results = {
+        BASELINE: _entry("eager", 12.0, 50.0, greedy_b32_tok_s=100.0, peak_rss_mib=900.0),
+        "onnxruntime int8": _entry(
+            "onnxruntime", 4.0, 150.0, greedy_b32_tok_s=330.0, peak_rss_mib=500.0, encoder_ms=4.0
+        ),
+        "executorch 8da4w": _entry(
+            "executorch",
+            3.0,
+            40.0,
+            greedy_b32_tok_s=90.0,
+            peak_rss_mib=300.0,
+            encoder_ms=8.0,
+            size_mib=44.0,
+            step_ms=2.0,
+        ),
+        "executorch fp32": _entry("executorch", 6.0, 20.0, encoder_ms=5.0, size_mib=200.0),
+        PEER: _entry("ctranslate2", 2.0, 300.0, greedy_b32_tok_s=300.0, peak_rss_mib=100.0),
+    }
+    got = {t["target"]: t for t in targets(results, "small", {"int4": {"ms": 0.5}})}
+    g32 = got["best backend vs CTranslate2 int8, greedy batch 32 throughput"]
+    assert (g32["backend"], g32["value"], g32["met"]) == ("onnxruntime int8", 1.1, True)
+    rss = got["lowest peak RSS (b32 x beam 4) vs CTranslate2 int8's"]
+    assert (rss["backend"], rss["value"], rss["met"], rss["short_by_percent"]) == (
+        "executorch 8da4w",
+        3.0,
+        False,
+        33.3,
+    )
+    enc = got["ExecuTorch encoder vs ONNX Runtime int8 encoder, batch 1"]
+    assert (enc["backend"], enc["value"], enc["met"]) == ("executorch fp32", 1.25, True)
+    size = got["ExecuTorch 8da4w program size"]
+    assert (size["value"], size["unit"], size["met"]) == (44.0, "MiB", True)
+    step = got["ExecuTorch 8da4w decoder step vs its weight-read floor"]
+    assert (step["value"], step["met"], step["short_by_percent"]) == (4.0, False, 25.0)
+    assert "44.0 MiB" in targets_table(list(got.values()))
 
 
 def test_weight_floor_counts_the_weights_one_decoder_step_reads() -> None:

@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from executorch.devtools.backend_debug import get_delegation_info
 
 from export.common import ExportError, ExportOptions
 from export.executorch import (
     PRECISIONS,
+    edge_program,
     export_executorch,
     lower,
     main,
@@ -26,7 +29,9 @@ from export.executorch import (
     program_file,
     program_metadata,
     quantization_problems,
+    quantized_copy,
 )
+from export.executorch_programs import Int8RowEmbedding
 from export.parity import reference_model
 from lingolite.config import ModelConfig
 from lingolite.generate import EagerBackend
@@ -110,6 +115,7 @@ def test_manifest_describes_static_programs(artifacts: Path, manifest: Manifest)
     assert sig["decode_step"]["inputs"][5]["shape"] == [3, 1, 2, MAX_LEN, 48]
     assert sig["encode"]["inputs"][0]["shape"] == [1, MAX_LEN]
     assert "quantization" in manifest.data["variants"]["executorch-8da8w"]
+    assert manifest.data["variants"]["executorch-fp32"]["src_len"] == "dynamic"
     # int8 weights: the quantized program is much smaller (the fp32 embedding lookup remains).
     sizes = {p: manifest.data["variants"][f"executorch-{p}"]["bytes"] for p in EXPORTED}
     assert sizes["8da8w"] < 0.7 * sizes["fp32"]
@@ -136,6 +142,80 @@ def test_beam_search_over_rows_matches_eager(manifest: Manifest, eager: EagerBac
     assert generate(backend, ids, mask, **kwargs) == generate(eager, ids, mask, **kwargs)
     memory = backend.encode(ids, mask)
     assert memory.cross_k.shape == eager.encode(ids, mask).cross_k.shape  # cut back to width
+
+
+# Operators that must run inside the XNNPACK delegate: every matmul, softmax, norm reduction and
+# masking form. What stays outside works on (s,)/(T,)-sized masks and table rows, the token ids
+# (the embedding lookup) or the cross K/V row of a layer.
+HEAVY_OPS = {
+    "aten_mm_default", "aten_bmm_default", "aten_linear_default", "aten_addmm_default",
+    "aten__softmax_default", "aten_mean_dim", "aten_where_self", "aten_amax_default",
+    "aten_sum_dim_intlist", "aten_exp_default", "aten_rsqrt_default", "aten_cat_default",
+    "torchao_choose_qparams_affine_default", "torchao_quantize_affine_default",
+}  # fmt: skip
+# Graph plumbing counted by get_delegation_info that is no computation.
+PLUMBING = {"getitem", "sym_size", "Total"}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "8da4w"])
+def test_heavy_work_is_delegated_to_xnnpack(precision: str) -> None:
+    """``get_delegation_info``: no matmul, softmax, norm or cache update outside XNNPACK, and
+    most operators inside it."""
+    edge = edge_program(quantized_copy(small_model(), precision))
+    for method in ("encode", "decode_step"):
+        info = get_delegation_info(edge.exported_program(method).graph_module)
+        table = info.get_operator_delegation_dataframe()
+        inside = outside = 0
+        left = set()
+        for op, delegated, non_delegated in table.itertuples(index=False):
+            if op in PLUMBING:
+                continue
+            inside, outside = inside + delegated, outside + non_delegated
+            if non_delegated:
+                left.add(op)
+        assert not left & HEAVY_OPS, (method, left)
+        assert inside > outside, (method, inside, outside, left)
+
+
+def test_quantized_programs_read_an_int8_embedding_table(artifacts: Path,
+                                                         manifest: Manifest) -> None:  # fmt: skip
+    """The lookup table is int8 with a scale per row: within half a step of fp32 everywhere,
+    and the 8da8w program is under a third of the fp32 one (with an fp32 table it was not)."""
+    model = small_model()
+    table = quantized_copy(model, "8da4w").embed
+    assert isinstance(table, Int8RowEmbedding) and table.table.dtype == torch.int8
+    ids = torch.arange(model.config.vocab_size).unsqueeze(0)
+    error = (table(ids) - model.embed(ids)).abs()
+    assert torch.all(error <= table.scale / 2 + 1e-7)
+    assert isinstance(model.embed, torch.nn.Embedding)  # the source model is untouched
+    sizes = {p: (artifacts / program_file(p)).stat().st_size for p in EXPORTED}
+    assert sizes["8da8w"] < sizes["fp32"] / 3, sizes
+    variant = manifest.data["variants"]["executorch-8da8w"]
+    assert "int8" in variant["quantization"]["embedding"]
+
+
+def test_dynamic_source_length_matches_padding(tmp_path: Path) -> None:
+    """The Android app pads every source to max_src_len; the Python backend passes its width.
+    Both run the same program and give the same cross K/V and logits on the real positions."""
+    model = small_model()
+    c = model.config
+    program = load_program(lower(quantized_copy(model, "8da8w")), "p.pte")
+    encode, decode = (load_method(program, m, "p.pte") for m in ("encode", "decode_step"))
+    ids, mask = random_batch(1, 9)
+    padded_ids = torch.zeros(1, c.max_src_len, dtype=torch.int64)
+    padded_ids[:, :9] = ids
+    padded_mask = torch.zeros(1, c.max_src_len, dtype=torch.bool)
+    padded_mask[:, :9] = mask
+    short, full = encode.execute([ids, mask]), encode.execute([padded_ids, padded_mask])
+    assert tuple(short[0].shape) == (c.n_decoder_layers, 1, c.n_kv_heads, 9, c.head_dim)
+    assert tuple(full[0].shape)[3] == c.max_src_len
+    for a, b in zip(short, full, strict=True):
+        assert torch.allclose(a, b[:, :, :, :9], atol=1e-5)
+    cache = model.empty_cache(1)
+    step = [torch.tensor([[1]]), torch.tensor([0])]
+    logits_short = decode.execute([*step, mask, *short, *cache])[0]
+    logits_full = decode.execute([*step, padded_mask, *full, *cache])[0]
+    assert torch.allclose(logits_short, logits_full, atol=1e-4)
 
 
 def test_int64_mask_program_matches_eager(tmp_path: Path) -> None:
