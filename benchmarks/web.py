@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from export.web import WEB_DEMO, build_site, make_server
+from lingolite.signatures import GROW_DECODER
 from runtime.manifest import load_manifest
 from runtime.translator import Translator
 
@@ -132,9 +133,11 @@ def run(
                                  "tgt": "de", "texts": [SCREENSHOT_TEXT]})  # fmt: skip
         browser = drive(spec, work)
         server.shutdown()
-        graphs = {
-            p: sorted(variants[p].files[r].name for r in ("encoder", "decoder")) for p in precisions
-        }
+        # The graphs the page fetches: the growing-cache decoder when the variant has one.
+        decoders = {p: GROW_DECODER if GROW_DECODER in variants[p].files else "decoder"
+                    for p in precisions}  # fmt: skip
+        graphs = {p: sorted(variants[p].files[r].name for r in ("encoder", decoders[p]))
+                  for p in precisions}  # fmt: skip
         download = download_bytes(site, browser["requests"], graphs)
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +176,7 @@ def run(
             "native_ms_per_sentence": 1000 * nat["total_s"] / len(stats),
             "native_words_per_s": results["source_words"] / nat["total_s"],
             "identical_outputs": same(job["outputs"], nat["outputs"]),
+            "decoder": variants[precision].files[decoders[precision]].name,
         }
         if precision != "fp32" and "fp32" in natives:  # which int8 stays closer to fp32?
             reference = natives["fp32"]["outputs"]
@@ -220,6 +224,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"on {r['machine']}.",
         "",
         *rows,
+        "",
+        "Decoders the page ran: "
+        + ", ".join(f"{p} `{b['decoder']}`" for p, b in r["backends"].items() if "decoder" in b)
+        + ".",
         "",
         *[
             f"{p} text identical to native fp32's: browser {b['browser_same_as_native_fp32']}, "

@@ -76,7 +76,7 @@ class Demo {
       const files = this.variants[precision];
       $("status").textContent = `Loading the ${precision} model…`;
       const [enc, dec] = await Promise.all([this.artifact.bytes(files.encoder), this.artifact.bytes(files.decoder)]);
-      this.backends[precision] = await OnnxBackend.create(enc, dec, this.model);
+      this.backends[precision] = await OnnxBackend.create(enc, dec, this.model, files.cache);
     }
     return new Translator(this.tokenizer, this.backends[precision], this.directions);
   }
@@ -108,7 +108,7 @@ class Demo {
       $("speed").textContent =
         `encode ${out.encodeMs.toFixed(1)} ms · ${perToken.toFixed(2)} ms per token · ` +
         `${wps.toFixed(0)} words/s · ${out.sentences} sentence(s), ${$("precision").value}, ` +
-        `${$("beams").selectedOptions[0].text}`;
+        `${$("beams").selectedOptions[0].text}, ${this.variants[$("precision").value].cache} cache`;
       $("status").textContent = "Done.";
     } catch (error) {
       $("output").textContent = "";

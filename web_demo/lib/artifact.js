@@ -88,14 +88,20 @@ export class Artifact {
     return { directions: [...listed], fromManifest: true };
   }
 
-  /** Precision -> {encoder, decoder} file names of the ONNX Runtime variants. */
+  /** Precision -> {encoder, decoder, cache} of the ONNX Runtime variants: the growing-cache
+   * decoder (files.decoder_grow) when the variant has one, as runtime/onnx_backend.py's "auto". */
   onnxVariants() {
     const out = {};
     for (const [name, v] of Object.entries(this.manifest.variants)) {
       if (v?.backend !== "onnxruntime") continue;
       const files = v.files ?? {};
       if (!files.encoder || !files.decoder) throw new ArtifactError(`variant "${name}" names no encoder or decoder file`);
-      out[v.precision] = { encoder: checkName(files.encoder, `variant ${name} encoder`), decoder: checkName(files.decoder, `variant ${name} decoder`) };
+      const grow = Boolean(files.decoder_grow);
+      out[v.precision] = {
+        encoder: checkName(files.encoder, `variant ${name} encoder`),
+        decoder: grow ? checkName(files.decoder_grow, `variant ${name} decoder_grow`) : checkName(files.decoder, `variant ${name} decoder`),
+        cache: grow ? "grow" : "static",
+      };
     }
     if (!Object.keys(out).length) throw new ArtifactError("the manifest has no onnxruntime variant (export with python -m export.onnx)");
     return out;

@@ -1,12 +1,20 @@
-// ONNX Runtime Web backend for lib/search.js: encoder.onnx + decoder.onnx of an export, fed as
-// runtime/onnx_backend.py feeds them (tokens (b, 1), pos (1,), src_mask, cross K/V, the self
-// cache returned by the previous step, zeros at the start), on the WebAssembly CPU provider.
+// ONNX Runtime Web backend for lib/search.js: the encoder and a decoder of an export, fed as
+// runtime/onnx_backend.py feeds them, on the WebAssembly CPU provider. Two decoders, two rules
+// (lingolite/model.py states both; runtime/onnx_backend.py mirrors them):
+// - static (decoder.onnx): tokens (b, 1), pos (1,), src_mask, cross K/V and the self cache
+//   (L, b, h_kv, max_tgt_len, d) the previous step returned, zeros at the start; the step writes
+//   slot pos and returns the whole cache.
+// - growing (decoder.grow.onnx, used when the variant has it): no pos; past_k/past_v hold exactly
+//   the pos positions fed before (length 0 at the start) and present_k/present_v one more, so a
+//   step reads and writes what the sentence has, not max_tgt_len slots.
 import * as ort from "onnxruntime-web";
 
 export { ort };
 
 const ENCODER_OUTPUTS = ["cross_k", "cross_v"];
 const DECODER_OUTPUTS = ["logits", "new_self_k", "new_self_v"];
+const GROW_INPUTS = ["tokens", "src_mask", "cross_k", "cross_v", "past_k", "past_v"];
+const GROW_OUTPUTS = ["logits", "present_k", "present_v"];
 
 /** The session options of runtime/onnx_backend.session_options, for the wasm provider. */
 export const SESSION_OPTIONS = {
@@ -36,25 +44,30 @@ export function takeRows(tensor, rows, axis) {
 }
 
 export class OnnxBackend {
-  constructor(encoder, decoder, model) {
+  /** `cache` is "grow" for a growing-cache decoder (decoder.grow*.onnx), else "static". */
+  constructor(encoder, decoder, model, cache = "static") {
+    if (cache !== "static" && cache !== "grow") throw new Error(`cache must be "static" or "grow", not ${JSON.stringify(cache)}`);
     this.encoder = encoder;
     this.decoder = decoder;
     this.model = model;
+    this.cache = cache;
     this.maxTgtLen = model.max_tgt_len;
     this.maxSrcLen = model.max_src_len;
+    const grow = cache === "grow";
     const missing = [
       ...["src_ids", "src_mask"].filter((n) => !encoder.inputNames.includes(n)).map((n) => `encoder input ${n}`),
       ...ENCODER_OUTPUTS.filter((n) => !encoder.outputNames.includes(n)).map((n) => `encoder output ${n}`),
-      ...DECODER_OUTPUTS.filter((n) => !decoder.outputNames.includes(n)).map((n) => `decoder output ${n}`),
+      ...(grow ? GROW_INPUTS : []).filter((n) => !decoder.inputNames.includes(n)).map((n) => `decoder input ${n}`),
+      ...(grow ? GROW_OUTPUTS : DECODER_OUTPUTS).filter((n) => !decoder.outputNames.includes(n)).map((n) => `decoder output ${n}`),
     ];
     if (missing.length) throw new Error(`the graphs lack ${missing.join(", ")}`);
   }
 
   /** Sessions from the graph bytes (already checked against the manifest). */
-  static async create(encoderBytes, decoderBytes, model) {
+  static async create(encoderBytes, decoderBytes, model, cache = "static") {
     const encoder = await ort.InferenceSession.create(encoderBytes, SESSION_OPTIONS);
     const decoder = await ort.InferenceSession.create(decoderBytes, SESSION_OPTIONS);
-    return new OnnxBackend(encoder, decoder, model);
+    return new OnnxBackend(encoder, decoder, model, cache);
   }
 
   async encode(srcIds) {
@@ -76,10 +89,12 @@ export class OnnxBackend {
     };
   }
 
-  /** Zeros (n_decoder_layers, rows, n_kv_heads, max_tgt_len, head_dim), as search.zero_cache. */
+  /** The start state: zeros (n_decoder_layers, rows, n_kv_heads, max_tgt_len, head_dim), as
+   * search.zero_cache, or for the growing cache the same with length 0. */
   initCache(rows) {
     const m = this.model;
-    const dims = [m.n_decoder_layers, rows, m.n_kv_heads, m.max_tgt_len, Math.floor(m.d_model / m.n_heads)];
+    const length = this.cache === "grow" ? 0 : m.max_tgt_len;
+    const dims = [m.n_decoder_layers, rows, m.n_kv_heads, length, Math.floor(m.d_model / m.n_heads)];
     const size = dims.reduce((a, b) => a * b, 1);
     return [new ort.Tensor("float32", new Float32Array(size), dims), new ort.Tensor("float32", new Float32Array(size), dims)];
   }
@@ -89,6 +104,7 @@ export class OnnxBackend {
   }
 
   async decodeStep(tokens, pos, memory, cache) {
+    if (this.cache === "grow") return this.growStep(tokens, pos, memory, cache);
     const feeds = {
       tokens: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [tokens.length, 1]),
       pos: new ort.Tensor("int64", BigInt64Array.from([BigInt(pos)]), [1]),
@@ -100,6 +116,24 @@ export class OnnxBackend {
     };
     const out = await this.decoder.run(feeds, DECODER_OUTPUTS);
     return { logits: out.logits.data, vocab: out.logits.dims[1], cache: [out.new_self_k, out.new_self_v] };
+  }
+
+  /** The growing-cache rule: the cache holds exactly the pos positions fed before. */
+  async growStep(tokens, pos, memory, cache) {
+    const length = cache[0].dims[3];
+    if (length !== pos) {
+      throw new Error(`the growing cache holds ${length} positions but the step is at pos ${pos}; feed the cache returned by the previous step`);
+    }
+    const feeds = {
+      tokens: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [tokens.length, 1]),
+      src_mask: memory.srcMask,
+      cross_k: memory.crossK,
+      cross_v: memory.crossV,
+      past_k: cache[0],
+      past_v: cache[1],
+    };
+    const out = await this.decoder.run(feeds, GROW_OUTPUTS);
+    return { logits: out.logits.data, vocab: out.logits.dims[1], cache: [out.present_k, out.present_v] };
   }
 
   async release() {

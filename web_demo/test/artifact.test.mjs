@@ -42,7 +42,14 @@ const FILES = { "vocab.json": Buffer.from('{"a": 1}'), "encoder.onnx": Buffer.fr
 test("verified bytes, and every bad file named", async () => {
   const a = await open(FILES);
   assert.deepEqual(await a.json("vocab.json"), { a: 1 });
-  assert.deepEqual(a.onnxVariants(), { fp32: { encoder: "encoder.onnx", decoder: "decoder.onnx" } });
+  assert.deepEqual(a.onnxVariants(), { fp32: { encoder: "encoder.onnx", decoder: "decoder.onnx", cache: "static" } });
+  const growVariants = {
+    "onnx-int8": { backend: "onnxruntime", precision: "int8", files: { encoder: "e.onnx", decoder: "d.onnx", decoder_grow: "d.grow.onnx" } },
+  };
+  const grow = await open(FILES, { variants: growVariants });
+  assert.deepEqual(grow.onnxVariants(), { int8: { encoder: "e.onnx", decoder: "d.grow.onnx", cache: "grow" } });
+  const escaping = { "onnx-int8": { ...growVariants["onnx-int8"], files: { encoder: "e.onnx", decoder: "d.onnx", decoder_grow: "../d.onnx" } } };
+  await assert.rejects(async () => (await open(FILES, { variants: escaping })).onnxVariants(), /decoder_grow/);
   const tampered = await open(FILES, {}, { ...FILES, "encoder.onnx": Buffer.from("ENC") });
   await assert.rejects(tampered.bytes("encoder.onnx"), /hash mismatch for encoder.onnx: sha256 [0-9a-f]{64}, the manifest says/);
   const truncated = await open(FILES, {}, { ...FILES, "decoder.onnx": Buffer.from("de") });
