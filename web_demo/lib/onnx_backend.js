@@ -43,6 +43,16 @@ export function takeRows(tensor, rows, axis) {
   return new ort.Tensor(tensor.type, out, newDims);
 }
 
+/** The inputs both decoders take: this step's tokens (rows, 1) and the encoder's memory. */
+function stepFeeds(tokens, memory) {
+  return {
+    tokens: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [tokens.length, 1]),
+    src_mask: memory.srcMask,
+    cross_k: memory.crossK,
+    cross_v: memory.crossV,
+  };
+}
+
 export class OnnxBackend {
   /** `cache` is "grow" for a growing-cache decoder (decoder.grow*.onnx), else "static". */
   constructor(encoder, decoder, model, cache = "static") {
@@ -106,11 +116,8 @@ export class OnnxBackend {
   async decodeStep(tokens, pos, memory, cache) {
     if (this.cache === "grow") return this.growStep(tokens, pos, memory, cache);
     const feeds = {
-      tokens: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [tokens.length, 1]),
+      ...stepFeeds(tokens, memory),
       pos: new ort.Tensor("int64", BigInt64Array.from([BigInt(pos)]), [1]),
-      src_mask: memory.srcMask,
-      cross_k: memory.crossK,
-      cross_v: memory.crossV,
       self_k: cache[0],
       self_v: cache[1],
     };
@@ -124,14 +131,7 @@ export class OnnxBackend {
     if (length !== pos) {
       throw new Error(`the growing cache holds ${length} positions but the step is at pos ${pos}; feed the cache returned by the previous step`);
     }
-    const feeds = {
-      tokens: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [tokens.length, 1]),
-      src_mask: memory.srcMask,
-      cross_k: memory.crossK,
-      cross_v: memory.crossV,
-      past_k: cache[0],
-      past_v: cache[1],
-    };
+    const feeds = { ...stepFeeds(tokens, memory), past_k: cache[0], past_v: cache[1] };
     const out = await this.decoder.run(feeds, GROW_OUTPUTS);
     return { logits: out.logits.data, vocab: out.logits.dims[1], cache: [out.present_k, out.present_v] };
   }

@@ -47,6 +47,28 @@ test("growing cache: starts empty, grows one position a step, reorders rows", as
   await assert.rejects(backend.decodeStep([1, 2], 5, memory, cache), /growing cache holds 3 positions but the step is at pos 5/);
 });
 
+test("static cache: pos is fed, the whole cache goes in and comes back", async () => {
+  const seen = [];
+  const decoder = {
+    inputNames: [],
+    outputNames: ["logits", "new_self_k", "new_self_v"],
+    async run(feeds, outputs) {
+      seen.push({ names: Object.keys(feeds).sort(), pos: Number(feeds.pos.data[0]), tokens: feeds.tokens.dims, outputs });
+      return { logits: new ort.Tensor("float32", new Float32Array(6), [2, 3]), new_self_k: feeds.self_k, new_self_v: feeds.self_v };
+    },
+  };
+  const backend = new OnnxBackend(ENCODER, decoder, MODEL);
+  const cache = backend.initCache(2);
+  const step = await backend.decodeStep([4, 5], 3, memory, cache);
+  assert.deepEqual(seen[0], {
+    names: ["cross_k", "cross_v", "pos", "self_k", "self_v", "src_mask", "tokens"],
+    pos: 3,
+    tokens: [2, 1],
+    outputs: ["logits", "new_self_k", "new_self_v"],
+  });
+  assert.equal(step.cache[0], cache[0]);
+});
+
 test("static cache starts at max_tgt_len slots; a decoder missing a rule's names is refused", () => {
   const staticDecoder = { inputNames: [], outputNames: ["logits", "new_self_k", "new_self_v"] };
   assert.deepEqual(new OnnxBackend(ENCODER, staticDecoder, MODEL).initCache(3)[0].dims, [2, 3, 1, 6, 2]);
