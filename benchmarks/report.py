@@ -86,8 +86,8 @@ def targets(
         value = results.get(name, {}).get("ratios", {}).get("greedy_ms_per_token")
         return None if value is None else float(value)
 
-    def best(key: str, higher: bool) -> str | None:
-        have = [n for n in ours if metric(n, key)]
+    def best(key: str, higher: bool, among: Sequence[str] | None = None) -> str | None:
+        have = [n for n in (ours if among is None else among) if metric(n, key)]
         pick = max if higher else min
         return pick(have, key=lambda n: metric(n, key) or 0.0) if have else None
 
@@ -101,7 +101,7 @@ def targets(
     et_4bit = next((n for n in executorch if "8da4w" in n), None)
     b1, b32 = best("greedy_ms_per_token", False), best("beam4_b32_tok_s", True)
     g32, rss = best("greedy_b32_tok_s", True), best("peak_rss_mib", False)
-    et_enc = min(executorch, key=lambda n: metric(n, "encoder_ms") or float("inf"), default=None)
+    et_enc = best("encoder_ms", False, among=executorch)
     ort_int8 = "onnxruntime int8" if "onnxruntime int8" in results else None
     have_peer = PEER in results
     # (target, goal, value, needed, higher is better, unit, backend)
