@@ -15,7 +15,11 @@ The cache rule, as every backend must honour it (the model defines it in
    new cache, which replaces the old one.
 4. Beam search reorders rows by taking cache and memory rows along their batch axis
    (:data:`CACHE_BATCH_AXIS` for every cache array, axis 0 of ``src_mask``, axis 1 of the cross
-   K/V): a row's cache always describes exactly the prefix of the hypothesis in that row.
+   K/V): a row's cache always describes exactly the prefix of the hypothesis in that row. Rows
+   whose search has ended (greedy: the row said EOS; beam: the sentence is done) leave the batch
+   by the same take, so the next steps decode only rows still searching (the backend sees a
+   smaller batch; each sentence gets the tokens it would get alone, up to the batch-dependent
+   rounding of a runtime that quantizes activations per tensor, as ONNX Runtime int8 does).
 5. At most ``max_tgt_len`` tokens are fed (positions ``0 .. max_tgt_len - 1``).
 
 A backend may keep a cache that grows with the step instead (the growing-cache rule of
@@ -77,7 +81,12 @@ class Memory(NamedTuple):
     cross_v: FloatArray
 
     def take(self, rows: IntArray) -> Memory:
-        return Memory(self.src_mask[rows], self.cross_k[:, rows], self.cross_v[:, rows])
+        # np.take keeps the arrays C-contiguous (``a[:, rows]`` would not), which runtimes need.
+        return Memory(
+            self.src_mask[rows],
+            np.take(self.cross_k, rows, axis=1),
+            np.take(self.cross_v, rows, axis=1),
+        )
 
 
 class Seq2SeqBackend(Protocol):
@@ -124,7 +133,8 @@ class Step(NamedTuple):
 
     ``tokens`` ``(b,)``: the token chosen in every row; ``logprobs`` ``(b,)``: its log-probability
     under the model (temperature 1); ``live`` ``(b,)``: the rows that had not ended before this
-    step. A live row whose token is EOS ends here; the others append their token."""
+    step. A live row whose token is EOS ends here; the others append their token. A row that
+    ended earlier is no longer decoded: its token is ``pad_id`` and its log-probability 0."""
 
     tokens: IntArray
     logprobs: npt.NDArray[np.float64]
@@ -195,9 +205,33 @@ def _check_logits(logits: npt.NDArray[np.floating], pos: int) -> None:
 
 
 def log_softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """Row-wise log-softmax in float64: ``x - log(sum(exp(x)))`` with ``x = logits - max``, the
+    sum pairwise (numpy's), the arithmetic the Java and JS ports repeat bit for bit."""
     x = logits.astype(np.float64)
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))  # type: ignore[no-any-return]
+
+
+def log_softmax_at(
+    logits: npt.NDArray[np.floating], rows: IntArray, cols: IntArray
+) -> npt.NDArray[np.float64]:
+    """``log_softmax(logits)[rows, cols]``, bit for bit, without building the normalised array.
+
+    Each row's two constants (its max and ``log(sum(exp(x)))``) come from the same operations on
+    the same values as in :func:`log_softmax`, and each picked entry is ``(x - max) - lse`` as
+    there; only the (b, V) float64 result is never written. The searches call this once a step.
+
+    >>> logits = np.array([[0.5, 2.0, -1.0], [3.0, 3.0, 0.0]], dtype=np.float32)
+    >>> picked = log_softmax_at(logits, np.array([0, 1, 1]), np.array([1, 0, 2]))
+    >>> bool((picked == log_softmax(logits)[[0, 1, 1], [1, 0, 2]]).all())
+    True
+    """
+    top = logits.max(axis=-1).astype(np.float64)  # the float64 max, exactly
+    x = np.subtract(logits, top[:, None], dtype=np.float64)  # one pass: cast, then subtract
+    np.exp(x, out=x)
+    lse = np.log(x.sum(axis=-1))
+    picked = logits[rows, cols].astype(np.float64) - top[rows]
+    return picked - lse[rows]  # type: ignore[no-any-return]
 
 
 def check_source(src_ids: IntArray, src_mask: BoolArray, max_src_len: int) -> None:
@@ -262,6 +296,17 @@ def generate(
     >>> [tok.decode(ids) for ids in out]
     ['Deux chiens jouent dans la neige.', '...']
     """
+    config = _resolve(config, backend.max_tgt_len)
+    if config.num_beams == 1:  # no scores wanted: the loop skips the log-probabilities
+        out: list[TokenIds] = [[] for _ in range(src_ids.shape[0])]
+        steps = _steps(
+            backend, src_ids, src_mask, bos_id, eos_id, pad_id, config, should_stop,
+            logprobs=False,
+        )  # fmt: skip
+        for step in steps:
+            for row in np.flatnonzero(step.live & (step.tokens != eos_id)):
+                out[row].append(int(step.tokens[row]))
+        return out
     nbest = generate_nbest(
         backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
         should_stop=should_stop,
@@ -375,11 +420,17 @@ def decode_batch(
 
     A :class:`SentenceBackend` runs its search in native code that cannot be interrupted, so
     ``should_stop`` is polled once before it starts (and after every step for the others)."""
-    nbest = decode_batch_nbest(
-        backend, sources, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
+    if isinstance(backend, SentenceBackend):
+        nbest = decode_batch_nbest(
+            backend, sources, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
+            should_stop=should_stop,
+        )  # fmt: skip
+        return [hyps[0].tokens for hyps in nbest]
+    src_ids, src_mask = pad_batch(sources, pad_id)
+    return generate(
+        backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
         should_stop=should_stop,
     )  # fmt: skip
-    return [hyps[0].tokens for hyps in nbest]
 
 
 def decode_batch_nbest(
@@ -426,16 +477,19 @@ def _steps(
     pad_id: int,
     config: SearchConfig,
     should_stop: StopCheck | None = None,
+    *,
+    logprobs: bool = True,
 ) -> Iterator[Step]:
     """The greedy/sampling loop (``config`` resolved by :func:`_resolve`); ends once every row
-    has produced EOS or ``max_length`` steps ran."""
+    has produced EOS or ``max_length`` steps ran. With ``logprobs=False`` the steps' log-
+    probabilities are NaN (not computed: :func:`generate` needs the tokens only)."""
     _check_stop(should_stop, 0)
     memory = backend.encode(src_ids, src_mask)
     rng = np.random.default_rng(config.seed) if config.do_sample else None
     batch = memory.src_mask.shape[0]
     cache = backend.init_cache(batch)
     tokens = np.full((batch,), bos_id, dtype=np.int64)
-    done = np.zeros((batch,), dtype=np.bool_)
+    rows = np.arange(batch)  # the caller's row of each row still decoding
     for pos in range(_max_length(config)):
         _check_stop(should_stop, pos)
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
@@ -444,13 +498,22 @@ def _steps(
             nxt = logits.argmax(axis=-1).astype(np.int64)
         else:
             nxt = sample_tokens(logits, config, rng)
-        chosen = np.take_along_axis(log_softmax(logits), nxt[:, None], axis=-1)[:, 0]
-        yield Step(nxt, chosen, ~done)
-        done = done | (nxt == eos_id)
-        if done.all():
+        if logprobs:
+            chosen = log_softmax_at(logits, np.arange(len(rows)), nxt)
+        else:
+            chosen = np.full((len(rows),), np.nan)
+        step = Step(
+            np.full((batch,), pad_id, dtype=np.int64), np.zeros((batch,)), np.zeros((batch,), bool)
+        )
+        step.tokens[rows], step.logprobs[rows], step.live[rows] = nxt, chosen, True
+        yield step
+        going = np.flatnonzero(nxt != eos_id)
+        if going.size == 0:
             break
-        # Finished rows keep stepping (their outputs are ignored) so shapes stay static.
-        tokens = np.where(done, pad_id, nxt).astype(np.int64)
+        if going.size < len(rows):  # rows that ended leave the batch (rule 4: a row take)
+            memory, cache = memory.take(going), take_rows(cache, going)
+            rows = rows[going]
+        tokens = nxt[going]
 
 
 def sample_tokens(
@@ -485,22 +548,56 @@ def sample_tokens(
     return np.take_along_axis(order, choice[:, None], axis=-1)[:, 0].astype(np.int64)
 
 
-def top_candidates(scores: npt.NDArray[np.float64], n: int) -> IntArray:
-    """Indices of the ``n`` highest scores, best first, ties to the lower index.
+def take_rows(cache: Cache, rows: IntArray) -> Cache:
+    """The cache of ``rows`` (rule 4: a take along :data:`CACHE_BATCH_AXIS`, in that order)."""
+    return tuple(np.take(a, rows, axis=CACHE_BATCH_AXIS) for a in cache)
 
-    Exactly ``np.argsort(-scores, kind="stable")[:n]`` (the order the Java port mirrors), but
-    O(V) instead of O(V log V): partition finds the n-th best value, and only the candidates at
-    or above it are sorted.
 
-    >>> top_candidates(np.array([0.1, 0.7, 0.2, 0.7]), 3)
-    array([1, 3, 2])
+class Candidates(NamedTuple):
+    """Every sentence's best continuations, best first: entries ``starts[i]:starts[i + 1]`` belong
+    to sentence ``i`` (``flat = beam * V + token`` within it, ``scores`` its beam score plus the
+    token's log-probability)."""
+
+    starts: IntArray
+    flat: IntArray
+    scores: npt.NDArray[np.float64]
+
+
+def beam_candidates(
+    logits: npt.NDArray[np.floating], beam_scores: npt.NDArray[np.float64], k: int, n: int
+) -> Candidates:
+    """The ``n`` best continuations of each sentence whose ``k`` beams are rows ``i*k .. i*k+k-1``
+    of ``logits`` ``(b*k, V)``: exactly ``np.argsort(-scores, kind="stable")[:n]`` over the
+    sentence's ``k*V`` scores ``log_softmax(logits) + beam_scores`` (ties to the lower flat index,
+    the order the Java and JS ports mirror), but without normalising or sorting every entry.
+
+    Adding a row's constants keeps the order within the row, so the sentence's ``n`` best are
+    among the ``n`` largest logits of each of its rows. Entries that round to a tie with the
+    ``n``-th largest are kept too (the margin), so float64 rounding cannot push one out; exact
+    scores are then computed for the few kept entries only (:func:`log_softmax_at`).
+
+    >>> logits = np.log(np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]], dtype=np.float32))
+    >>> c = beam_candidates(logits, np.array([0.0, -1.0]), k=2, n=3)
+    >>> c.flat.tolist(), [round(x, 3) for x in c.scores]
+    ([0, 1, 5], [-0.693, -1.204, -1.223])
     """
-    if n >= scores.size:
-        return np.argsort(-scores, kind="stable").astype(np.int64)
-    kth = np.partition(scores, scores.size - n)[scores.size - n]
-    candidates = np.flatnonzero(scores >= kth)  # ascending index order
-    best_first = np.argsort(-scores[candidates], kind="stable")
-    return candidates[best_first][:n].astype(np.int64)
+    rows, vocab = logits.shape
+    if vocab > n:
+        nth = np.partition(logits, vocab - n, axis=-1)[:, vocab - n].astype(np.float64)
+        margin = 1e-9 * (np.abs(nth) + np.abs(logits.max(axis=-1)) + 16.0)
+        # Rounded down to the logits' dtype, so the comparison needs no float64 copy of them.
+        low = (nth - margin).astype(logits.dtype)
+        low = np.nextafter(low, np.array(-np.inf, dtype=logits.dtype))
+        row, col = np.divmod(np.flatnonzero(logits >= low[:, None]), vocab)
+    else:
+        row, col = np.divmod(np.arange(rows * vocab), vocab)
+    scores = log_softmax_at(logits, row, col) + beam_scores[row]
+    sentence, flat = np.divmod(row, k)
+    flat = flat * vocab + col
+    order = np.lexsort((flat, -scores, sentence))
+    sentence, flat, scores = sentence[order], flat[order], scores[order]
+    starts = np.searchsorted(sentence, np.arange(rows // k + 1))
+    return Candidates(starts.astype(np.int64), flat.astype(np.int64), scores)
 
 
 def length_normalised(score: float, length: int, alpha: float) -> float:
@@ -544,60 +641,73 @@ def _beam_search(
     config: SearchConfig,
     should_stop: StopCheck | None = None,
 ) -> list[_Hypotheses]:
-    """Every sentence's ``num_beams`` best finished hypotheses, best first."""
+    """Every sentence's ``num_beams`` best finished hypotheses, best first.
+
+    Row ``i*k + j`` is beam ``j`` of the ``i``-th sentence still searching (``sentences[i]``): a
+    sentence whose search is done leaves the batch, its rows dropped in the same take that
+    reorders the beams (rule 4), so later steps decode only sentences still searching."""
     batch, k = memory.src_mask.shape[0], config.num_beams
-    rows = np.repeat(np.arange(batch), k)  # row r*k + j is beam j of sentence r
-    memory = memory.take(rows)
+    memory = memory.take(np.repeat(np.arange(batch), k))
     cache = backend.init_cache(batch * k)
     tokens = np.full((batch * k,), bos_id, dtype=np.int64)
     # Only the first beam of each sentence is live at the start: the others are copies of it.
     beam_scores = np.tile(np.array([0.0] + [-1e9] * (k - 1)), batch)
     prefixes: list[TokenIds] = [[] for _ in range(batch * k)]
     finished = [_Hypotheses(k, []) for _ in range(batch)]
-    done = np.zeros((batch,), dtype=np.bool_)
-    identity = np.arange(batch * k)
+    sentences = np.arange(batch)
 
     for pos in range(_max_length(config)):
         _check_stop(should_stop, pos)
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
         _check_logits(logits, pos)
         vocab = logits.shape[-1]
-        scores = log_softmax(logits) + beam_scores[:, None]  # (b*k, V)
-        scores = scores.reshape(batch, k * vocab)
-        next_rows = np.zeros((batch * k,), dtype=np.int64)
-        next_tokens = np.full((batch * k,), eos_id, dtype=np.int64)
-        next_scores = np.full((batch * k,), -1e9)
-        next_prefixes: list[TokenIds] = [[] for _ in range(batch * k)]
+        found = beam_candidates(logits, beam_scores, k, 2 * k)
         length = pos + 1  # generated tokens including the one chosen now
-        for r in range(batch):
-            if done[r]:
-                continue
-            filled = 0
-            for flat in top_candidates(scores[r], 2 * k):
-                src_row, token = r * k + int(flat) // vocab, int(flat) % vocab
-                score = float(scores[r, flat])
+        keep: list[int] = []  # positions in ``sentences`` of those still searching
+        next_rows: list[int] = []
+        next_tokens: list[int] = []
+        next_scores: list[float] = []
+        next_prefixes: list[TokenIds] = []
+        for i, r in enumerate(sentences.tolist()):
+            slots: list[tuple[int, int, float, TokenIds]] = []
+            lo = int(found.starts[i])
+            hi = min(int(found.starts[i + 1]), lo + 2 * k)
+            picked = zip(found.flat[lo:hi].tolist(), found.scores[lo:hi].tolist(), strict=True)
+            for flat, score in picked:
+                src_row, token = i * k + flat // vocab, flat % vocab
                 if token == eos_id:
                     normed = length_normalised(score, length, config.length_penalty)
                     finished[r].add(normed, prefixes[src_row])
                     continue
-                slot = r * k + filled
-                next_rows[slot], next_tokens[slot], next_scores[slot] = src_row, token, score
-                next_prefixes[slot] = [*prefixes[src_row], token]
-                filled += 1
-                if filled == k:
+                slots.append((src_row, token, score, [*prefixes[src_row], token]))
+                if len(slots) == k:
                     break
-            best_running = float(next_scores[r * k])
-            done[r] = finished[r].is_done(best_running, length, config)
-        if done.all():
+            best_running = slots[0][2] if slots else -1e9
+            if finished[r].is_done(best_running, length, config):
+                continue
+            keep.append(i)
+            slots += [(i * k, eos_id, -1e9, [])] * (k - len(slots))  # only when V < 2
+            for src_row, token, score, prefix in slots:
+                next_rows.append(src_row)
+                next_tokens.append(token)
+                next_scores.append(score)
+                next_prefixes.append(prefix)
+        if not keep:
             break
-        if not np.array_equal(next_rows, identity):  # else every row keeps its own cache
-            cache = tuple(np.take(a, next_rows, axis=CACHE_BATCH_AXIS) for a in cache)
-        tokens, beam_scores, prefixes = next_tokens, next_scores, next_prefixes
+        if len(keep) < len(sentences):
+            sentences = sentences[keep]
+            memory = memory.take(np.repeat(np.array(keep) * k, k))
+        reorder = np.array(next_rows, dtype=np.int64)
+        if not np.array_equal(reorder, np.arange(len(beam_scores))):  # else rows keep their cache
+            cache = take_rows(cache, reorder)
+        tokens = np.array(next_tokens, dtype=np.int64)
+        beam_scores = np.array(next_scores)
+        prefixes = next_prefixes
 
-    for r in range(batch):
-        if not done[r]:  # ran out of length: running beams compete with finished ones
+    else:  # ran out of length: running beams compete with finished ones
+        for i, r in enumerate(sentences.tolist()):
             for j in range(k):
-                score, prefix = float(beam_scores[r * k + j]), prefixes[r * k + j]
+                score, prefix = float(beam_scores[i * k + j]), prefixes[i * k + j]
                 finished[r].add(
                     length_normalised(score, len(prefix), config.length_penalty), prefix
                 )

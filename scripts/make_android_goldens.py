@@ -339,13 +339,14 @@ class ReplayBackend:
         return np.stack([self.table[key] for key in keys]), (history,)
 
 
-def _noisy_log_softmax(eps: float, salt: int) -> Callable[[Any], Any]:
-    """log_softmax plus a deterministic perturbation of relative size ``eps``: a function of each
-    value's bits, so equal values (exact ties) stay equal."""
-    clean = search.log_softmax
+def _noisy_log_softmax(eps: float, salt: int) -> Callable[..., Any]:
+    """``search.log_softmax_at`` (the log-probabilities every search step reads) plus a
+    deterministic perturbation of relative size ``eps``: a function of each value's bits, so equal
+    values (exact ties) stay equal."""
+    clean = search.log_softmax_at
 
-    def noisy(logits: Any) -> Any:
-        out = clean(logits)
+    def noisy(*args: Any) -> Any:
+        out = clean(*args)
         bits = out.view(np.uint64)
         with np.errstate(over="ignore"):
             mixed = (bits * np.uint64(0x9E3779B97F4A7C15) + np.uint64(salt)) >> np.uint64(11)
@@ -370,7 +371,7 @@ def _robust(table: dict[Prefix, FloatArray], max_tgt_len: int, src: list[int],
         if _run(replay, src, config) != expected:
             raise SystemExit("replaying the recorded logits did not reproduce the search")
         for salt in range(6):
-            with mock.patch.object(search, "log_softmax", _noisy_log_softmax(1e-9, salt)):
+            with mock.patch.object(search, "log_softmax_at", _noisy_log_softmax(1e-9, salt)):
                 if _run(replay, src, config) != expected:
                     return False
     except KeyError:  # the perturbed search fed a prefix the clean one never did

@@ -18,14 +18,15 @@ from lingolite.search import (
     Memory,
     SearchConfig,
     SearchError,
+    beam_candidates,
     generate,
     generate_nbest,
     generate_stream,
     length_normalised,
     log_softmax,
+    log_softmax_at,
     pad_batch,
     sample_tokens,
-    top_candidates,
 )
 from tests.helpers import small_model
 
@@ -261,14 +262,99 @@ def test_empty_source_is_refused() -> None:
         pad_batch([[5, 2], []], PAD)
 
 
-def test_top_candidates_equals_a_stable_full_sort_including_ties() -> None:
+def test_beam_candidates_equal_a_stable_sort_of_every_score() -> None:
+    """The fast selection against its definition: argsort over all k*V scores of a sentence."""
     rng = np.random.default_rng(0)
-    for _ in range(200):
-        size = int(rng.integers(1, 60))
-        scores = rng.integers(-3, 3, size).astype(np.float64)  # many exact ties
-        n = int(rng.integers(1, size + 2))
-        expected = np.argsort(-scores, kind="stable")[:n]
-        assert top_candidates(scores, n).tolist() == expected.tolist()
+    for _ in range(300):
+        sentences, k, vocab = (
+            int(rng.integers(1, 4)),
+            int(rng.integers(1, 5)),
+            int(rng.integers(2, 30)),
+        )
+        quantum = float(rng.choice([1e-3, 0.5, 1.0]))  # coarse quanta give many exact ties
+        logits = (np.round(rng.normal(0, 3, (sentences * k, vocab)) / quantum) * quantum).astype(
+            np.float32
+        )
+        beam = np.round(rng.normal(-2, 1, sentences * k), 1)
+        beam[rng.random(sentences * k) < 0.3] = -1e9  # dead beams, as at the first step
+        n = 2 * k
+        found = beam_candidates(logits, beam, k, n)
+        scores = (log_softmax(logits) + beam[:, None]).reshape(sentences, k * vocab)
+        for i in range(sentences):
+            expected = np.argsort(-scores[i], kind="stable")[:n]
+            lo = int(found.starts[i])
+            got = found.flat[lo : min(lo + n, int(found.starts[i + 1]))]
+            assert got.tolist() == expected.tolist()
+            assert found.scores[lo : lo + len(got)].tolist() == scores[i, expected].tolist()
+
+
+def test_log_softmax_at_is_log_softmax_bit_for_bit() -> None:
+    rng = np.random.default_rng(1)
+    logits = (rng.normal(0, 1, (5, 300)) * rng.choice([1e-30, 1.0, 50.0], (5, 1))).astype(
+        np.float32
+    )
+    rows, cols = np.repeat(np.arange(5), 300), np.tile(np.arange(300), 5)
+    full = log_softmax(logits)
+    assert (log_softmax_at(logits, rows, cols) == full[rows, cols]).all()
+
+
+class CountdownBackend:
+    """Row ``r`` says tokens 3, 4, 5, ... and then EOS after ``len(source r) - 1`` of them, a
+    second-best token one nat behind. It records the batch of every step, and its cache (the
+    token history) proves that every row is fed its own prefix."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    @property
+    def max_tgt_len(self) -> int:
+        return 12
+
+    def encode(self, src_ids: IntArray, src_mask: BoolArray) -> Memory:
+        lengths = src_mask.sum(axis=1).astype(np.float32) - 1
+        cross = np.broadcast_to(lengths[None, :, None, None, None], (1, len(lengths), 1, 1, 1))
+        return Memory(src_mask, cross.copy(), cross.copy())
+
+    def init_cache(self, batch: int) -> Cache:
+        return (np.full((1, batch, self.max_tgt_len), -1, dtype=np.int64),)
+
+    def decode_step(
+        self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
+    ) -> tuple[FloatArray, Cache]:
+        self.batches.append(len(tokens))
+        history = cache[0].copy()
+        history[0, :, pos] = tokens
+        logits = np.full((len(tokens), 16), -20.0, dtype=np.float32)
+        for row in range(len(tokens)):
+            said = [t for t in history[0, row, 1 : pos + 1] if t >= 0]
+            stop = len(said) >= int(memory.cross_k[0, row, 0, 0, 0])
+            best = EOS if stop else 3 + len(said)
+            logits[row, best], logits[row, 15] = 0.0, -1.0
+        return logits, (history,)
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+def test_rows_that_finished_leave_the_batch(beams: int) -> None:
+    sources = [[5] * 5 + [EOS], [6, EOS], [7] * 3 + [EOS]]  # 5, 1 and 3 tokens to say
+    config = SearchConfig(num_beams=beams)
+    backend = CountdownBackend()
+    ids, mask = pad_batch(sources, PAD)
+    out = generate(backend, ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=config)
+    assert out == [[3, 4, 5, 6, 7], [3], [3, 4, 5]]
+    alone = [
+        generate(CountdownBackend(), *pad_batch([s], PAD), bos_id=BOS, eos_id=EOS, pad_id=PAD,
+                 config=config)[0]
+        for s in sources
+    ]  # fmt: skip
+    assert out == alone
+    # Greedy: a row leaves once it said EOS. Beam search: a sentence leaves once its search is
+    # done, which the other beams' finished hypotheses decide one step later or so; either way,
+    # later steps decode fewer rows than the first and never more.
+    assert backend.batches[0] == 3 * beams
+    assert backend.batches == sorted(backend.batches, reverse=True)
+    assert backend.batches[-1] == beams  # only the longest sentence is left at the end
+    if beams == 1:
+        assert backend.batches == [3, 3, 2, 2, 1, 1]
 
 
 # ---------------------------------------------------------------------------- n-best and streaming
