@@ -5,10 +5,10 @@
 
 Builds the site for the ONNX artifact folder (``export.web``), serves it on 127.0.0.1 and drives
 headless Chromium (Debian's, through ``web_demo/tools/drive.mjs``) through ``window.lingoliteDemo``:
-for int8, int4 (when the folder has it) and fp32, greedy, en→de, it translates ``--sentences``
-test_2016_flickr English sentences one at a time (the first 5 are warm-up and not counted) on one WebAssembly thread. The
-same sentences then go through the Python runtime (``runtime.translator``, native ONNX Runtime, one
-intra-op thread, batch 1). Reported per backend: ms per sentence (mean), source words per second,
+for int8, int4 (when the folder has it; the site then carries it) and fp32, greedy, en→de, it
+translates ``--sentences`` test_2016_flickr English sentences one at a time (the first 5 are
+warm-up and not counted) on one WebAssembly thread. The same sentences then go through the
+Python runtime (``runtime.translator``, native ONNX Runtime, one intra-op thread, batch 1). Reported per backend: ms per sentence (mean), source words per second,
 and whether the output text equals the other's; for the page: the time from navigation start to
 the end of the first translation (int8, graphs downloaded and compiled on the way) and the bytes a
 user downloads for each precision, raw and gzip-compressed (level 6, what a web server would
@@ -117,11 +117,11 @@ def run(
     counted = texts[WARMUP:]
     with tempfile.TemporaryDirectory(prefix="lingolite-web-bench-") as tmp:
         work = Path(tmp)
-        site = build_site(artifacts, work / "site")
+        precisions: list[str] = [p for p in ("int8", "int4", "fp32") if p in variants]
+        site = build_site(artifacts, work / "site", precisions=precisions)
         server = make_server(site, port=0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-        precisions: list[str] = [p for p in ("int8", "int4", "fp32") if p in variants]
         jobs: list[dict[str, Any]] = [
             {"precision": p, "beams": 1, "src": "en", "tgt": "de", "texts": texts}
             for p in precisions

@@ -9,6 +9,12 @@ format, every file's size and sha256, at least one ``onnxruntime`` variant) and 
     vendor/NOTICE.txt                          versions and licenses of the vendored packages
     artifacts/                                 manifest.json and every file it lists
 
+``--precisions`` picks the ONNX variants the site carries (default: ``int8,fp32``, those the
+folder has). The site's ``manifest.json`` is the folder's, less the other variants and the files
+only they name, so the page offers what it carries. int4 is left out unless asked for: it runs in
+ONNX Runtime Web, but its 4-bit MatMul kernel there is about 9x slower than int8 (README,
+"Browser").
+
 The vendored files come from ``web_demo/node_modules`` (``npm ci --prefix web_demo``, which
 ``make setup`` runs), so the page fetches nothing from the internet. Like the other exporters the
 site is built in a temporary folder renamed at the end; a non-empty ``SITE`` is refused unless
@@ -29,6 +35,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -67,6 +74,10 @@ MIME_TYPES: Final = {
 }
 
 
+# The precisions a site carries unless --precisions says otherwise (int4: see the docstring).
+BROWSER_PRECISIONS: Final = ("int8", "fp32")
+
+
 class WebBuildError(ValueError):
     """The site cannot be built; the message lists every problem."""
 
@@ -102,11 +113,43 @@ def check_inputs(artifacts: Path, node_modules: Path) -> list[str]:
     return problems
 
 
-def build_site(artifacts: Path, out: Path, *, force: bool = False,
-               web_demo: Path = WEB_DEMO) -> Path:  # fmt: skip
-    """Write the site for ``artifacts`` into ``out`` (atomically); returns ``out``."""
+def site_manifest(data: dict[str, Any], precisions: Sequence[str] | None) -> dict[str, Any]:
+    """The manifest of a site carrying the ONNX variants of ``precisions`` (None: those of
+    :data:`BROWSER_PRECISIONS` the folder has): the other variants are dropped, and with them
+    the files that only they name. Raises :class:`WebBuildError` naming what the folder has."""
+    onnx = {n: v for n, v in data["variants"].items() if v.get("backend") == "onnxruntime"}
+    have = [v["precision"] for v in onnx.values()]
+    if precisions is None:
+        precisions = [p for p in BROWSER_PRECISIONS if p in have]
+        if not precisions:
+            raise WebBuildError(
+                f"the folder has no {' or '.join(BROWSER_PRECISIONS)} ONNX variant (it has "
+                f"{have}); pass --precisions to build with those"
+            )
+    missing = [p for p in precisions if p not in have]
+    if missing or not precisions:
+        raise WebBuildError(
+            f"--precisions {list(precisions)}: the folder's ONNX variants are {have}"
+        )
+    kept = {n: v for n, v in onnx.items() if v["precision"] in precisions}
+    named = {f for v in kept.values() for f in v["files"].values()}
+    dropped = {f for n, v in data["variants"].items() if n not in kept for f in v["files"].values()}
+    files = {f: entry for f, entry in data["files"].items() if f in named or f not in dropped}
+    return {**data, "variants": kept, "files": files}
+
+
+def build_site(artifacts: Path, out: Path, *, force: bool = False, web_demo: Path = WEB_DEMO,
+               precisions: Sequence[str] | None = None) -> Path:  # fmt: skip
+    """Write the site for ``artifacts`` into ``out`` (atomically), carrying the ONNX variants of
+    ``precisions`` (:func:`site_manifest`); returns ``out``."""
     node_modules = web_demo / "node_modules"
     problems = check_inputs(artifacts, node_modules)
+    data: dict[str, Any] | None = None
+    if not problems:
+        try:
+            data = site_manifest(load_manifest(artifacts).data, precisions)
+        except WebBuildError as exc:
+            problems.append(str(exc))
     if artifacts.resolve() == out.resolve() or artifacts.resolve() in out.resolve().parents:
         problems.append(f"--out {out} must not be inside --artifacts {artifacts}")
     refusal = replace_refusal(out, force=force, markers=SITE_MARKERS)
@@ -114,7 +157,7 @@ def build_site(artifacts: Path, out: Path, *, force: bool = False,
         problems.append(refusal)
     if problems:
         raise WebBuildError("cannot build the web demo: " + "; ".join(problems))
-    manifest = load_manifest(artifacts)
+    assert data is not None, "no problems means the manifest was read"
     with atomic_directory(out, force=force, markers=SITE_MARKERS) as tmp:
         for name in PAGE_FILES:
             shutil.copy2(web_demo / name, tmp / name)
@@ -129,12 +172,15 @@ def build_site(artifacts: Path, out: Path, *, force: bool = False,
         (tmp / "vendor" / "NOTICE.txt").write_text("\n".join(notice) + "\n", encoding="utf-8")
         site_artifacts = tmp / "artifacts"
         site_artifacts.mkdir()
-        for name in [*manifest.data["files"], MANIFEST]:
+        for name in data["files"]:
             target = site_artifacts / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(artifacts / name, target)
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        (site_artifacts / MANIFEST).write_text(text, encoding="utf-8")
         load_manifest(site_artifacts)  # the copy verifies like the original
-    log.info("wrote the web demo for %s to %s", artifacts, out)
+    precisions = sorted(v["precision"] for v in data["variants"].values())
+    log.info("wrote the web demo for %s (%s) to %s", artifacts, ", ".join(precisions), out)
     return out
 
 
@@ -167,6 +213,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m export.web") -> N
     )
     parser.add_argument("--out", type=Path, help="site folder to write")
     parser.add_argument("--force", action="store_true", help="replace an earlier site in --out")
+    parser.add_argument(
+        "--precisions",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        help="comma-separated ONNX precisions the site carries (default: int8,fp32, those the "
+        "folder has; int4 runs about 9x slower than int8 in browsers)",
+    )
     parser.add_argument("--serve", type=Path, metavar="SITE", help="serve a built site instead")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (127.0.0.1)")
     args = parser.parse_args(argv)
@@ -182,7 +234,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m export.web") -> N
     if args.artifacts is None or args.out is None:
         parser.error("--artifacts and --out are required (or --serve SITE)")
     try:
-        build_site(args.artifacts, args.out, force=args.force)
+        build_site(args.artifacts, args.out, force=args.force, precisions=args.precisions)
     except (WebBuildError, FileExistsError) as exc:
         raise SystemExit(f"error: {exc}") from exc
 

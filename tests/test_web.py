@@ -29,7 +29,7 @@ import pytest
 from export.common import ExportOptions
 from export.onnx import export_onnx
 from export.vocab import export_vocab
-from export.web import VENDOR, WebBuildError, build_site, make_server
+from export.web import VENDOR, WebBuildError, build_site, make_server, site_manifest
 from runtime.manifest import load_manifest
 from runtime.translate import main as translate_main
 from runtime.translator import Translator
@@ -150,6 +150,51 @@ def test_build_refuses_bad_inputs(shipped_onnx: Path, node_modules: Path, tmp_pa
     (out / "stale.txt").write_text("from an earlier build")
     build_site(shipped_onnx, out, force=True)  # an earlier site is replaced
     assert not (out / "stale.txt").exists() and (out / "artifacts" / "manifest.json").is_file()
+
+
+def test_site_carries_the_chosen_precisions_only(
+    shipped_onnx: Path, node_modules: Path, tmp_path: Path
+) -> None:
+    def variant(precision: str, *files: str) -> dict[str, Any]:
+        roles = ("encoder", "decoder", "decoder_grow")
+        return {
+            "backend": "onnxruntime",
+            "precision": precision,
+            "files": dict(zip(roles, files, strict=False)),
+        }
+
+    folder = {
+        "variants": {
+            "onnx-fp32": variant("fp32", "encoder.onnx", "decoder.onnx", "decoder.grow.onnx"),
+            "onnx-int8": variant("int8", "encoder.int8.onnx", "decoder.int8.onnx"),
+            "onnx-int4": variant("int4", "encoder.int4.onnx", "decoder.int4.onnx"),
+        },
+        "files": {name: {} for name in (
+            "encoder.onnx", "decoder.onnx", "decoder.grow.onnx", "encoder.int8.onnx",
+            "decoder.int8.onnx", "encoder.int4.onnx", "decoder.int4.onnx", "vocab.json",
+        )},
+    }  # fmt: skip
+    default = site_manifest(folder, None)  # int4 only when asked for
+    assert sorted(default["variants"]) == ["onnx-fp32", "onnx-int8"]
+    assert sorted(default["files"]) == [
+        "decoder.grow.onnx", "decoder.int8.onnx", "decoder.onnx", "encoder.int8.onnx",
+        "encoder.onnx", "vocab.json",
+    ]  # fmt: skip
+    only_int4 = site_manifest(folder, ["int4"])
+    assert sorted(only_int4["files"]) == ["decoder.int4.onnx", "encoder.int4.onnx", "vocab.json"]
+    with pytest.raises(
+        WebBuildError, match=r"--precisions \['int2'\]: .* \['fp32', 'int8', 'int4'\]"
+    ):
+        site_manifest(folder, ["int2"])
+
+    site = build_site(shipped_onnx, tmp_path / "site", precisions=["int8"])
+    manifest = load_manifest(site / "artifacts")  # every listed file present, hashes intact
+    assert [v.precision for v in manifest.variants.values()] == ["int8"]
+    assert not (site / "artifacts" / "encoder.onnx").exists()
+    assert (site / "artifacts" / "encoder.int8.onnx").is_file()
+    with pytest.raises(WebBuildError, match="--precisions"):
+        build_site(shipped_onnx, tmp_path / "site4", precisions=["int4"])
+    assert not (tmp_path / "site4").exists()
 
 
 def test_server_mime_types(served: str) -> None:
