@@ -414,11 +414,12 @@ def profile_blocks(report: dict[str, Any]) -> list[str]:
             f"{et['execute_ms']:.2f} ms. `native_call_*` rows run in ExecuTorch's portable "
             f"kernels (not delegated to XNNPACK).\n\n{_ops_table(et['ops'])}"
         )
-    beam = report["backends"].get("onnxruntime int8", {}).get("search_profile_beam4_b32")
-    if beam:
+    profiled = [(name, b["search_profile_beam4_b32"]) for name, b in report["backends"].items()
+                if "search_profile_beam4_b32" in b]  # fmt: skip
+    for name, beam in profiled:
         top = ", ".join(f"`{f['function']}` {f['self_s']:.2f} s" for f in beam["top_self_time"])
         blocks.append(
-            f"ONNX Runtime int8, beam 4 on one batch of {report['settings']['batch_size']} "
+            f"{name}, beam 4 on one batch of {report['settings']['batch_size']} "
             f"(cProfile, {beam['total_s']:.1f} s): {100 * beam['runtime_call_share']:.0f}% "
             f"inside ONNX Runtime, {100 * beam['search_share']:.0f}% in the Python search; "
             f"most self time: {top}."

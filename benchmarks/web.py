@@ -8,12 +8,13 @@ headless Chromium (Debian's, through ``web_demo/tools/drive.mjs``) through ``win
 for int8, int4 (when the folder has it; the site then carries it) and fp32, greedy, en→de, it
 translates ``--sentences`` test_2016_flickr English sentences one at a time (the first 5 are
 warm-up and not counted) on one WebAssembly thread. The same sentences then go through the
-Python runtime (``runtime.translator``, native ONNX Runtime, one intra-op thread, batch 1). Reported per backend: ms per sentence (mean), source words per second,
-and whether the output text equals the other's; for the page: the time from navigation start to
-the end of the first translation (int8, graphs downloaded and compiled on the way) and the bytes a
-user downloads for each precision, raw and gzip-compressed (level 6, what a web server would
-send). Writes ``results.json`` and ``results.md`` into ``--out``. Not a timed test: run it niced
-on an otherwise quiet machine.
+Python runtime (``runtime.translator``, native ONNX Runtime, one intra-op thread, batch 1).
+Reported per backend: ms per sentence (mean), source words per second, and whether the output text
+equals the other's; for the page: the time from navigation start to the end of the first
+translation (int8, graphs downloaded and compiled on the way) and the bytes a user downloads for
+each precision, raw and gzip-compressed (level 6, what a web server would send). Writes
+``results.json`` and ``results.md`` into ``--out``. Not a timed test: run it niced on an otherwise
+quiet machine.
 """
 
 from __future__ import annotations
