@@ -566,10 +566,11 @@ class Candidates(NamedTuple):
 def beam_candidates(
     logits: npt.NDArray[np.floating], beam_scores: npt.NDArray[np.float64], k: int, n: int
 ) -> Candidates:
-    """The ``n`` best continuations of each sentence whose ``k`` beams are rows ``i*k .. i*k+k-1``
-    of ``logits`` ``(b*k, V)``: exactly ``np.argsort(-scores, kind="stable")[:n]`` over the
-    sentence's ``k*V`` scores ``log_softmax(logits) + beam_scores`` (ties to the lower flat index,
-    the order the Java and JS ports mirror), but without normalising or sorting every entry.
+    """The best continuations of each sentence whose ``k`` beams are rows ``i*k .. i*k+k-1`` of
+    ``logits`` ``(b*k, V)``, best first: a sentence's first ``n`` entries are exactly
+    ``np.argsort(-scores, kind="stable")[:n]`` over its ``k*V`` scores ``log_softmax(logits) +
+    beam_scores`` (ties to the lower flat index, the order the Java and JS ports mirror), found
+    without normalising or sorting every entry (entries after the first ``n`` may follow).
 
     Adding a row's constants keeps the order within the row, so the sentence's ``n`` best are
     among the ``n`` largest logits of each of its rows. Entries that round to a tie with the
@@ -578,7 +579,7 @@ def beam_candidates(
 
     >>> logits = np.log(np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]], dtype=np.float32))
     >>> c = beam_candidates(logits, np.array([0.0, -1.0]), k=2, n=3)
-    >>> c.flat.tolist(), [round(x, 3) for x in c.scores]
+    >>> c.flat[:3].tolist(), [round(float(x), 3) for x in c.scores[:3]]
     ([0, 1, 5], [-0.693, -1.204, -1.223])
     """
     rows, vocab = logits.shape
