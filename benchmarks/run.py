@@ -248,14 +248,16 @@ def size_on_disk(spec: BackendSpec) -> int:
         return (path / "model.safetensors").stat().st_size
     from runtime.manifest import load_manifest
 
-    variant = load_manifest(path, verify_hashes=False).variant(spec.kind, spec.precision)
+    manifest = load_manifest(path, verify_hashes=False)
+    variant = manifest.variant(spec.kind, spec.precision)
     if spec.kind == "ctranslate2":  # the weights, without CTranslate2's config and vocabulary
         return variant.files["model"].stat().st_size
     if spec.kind == "onnxruntime":
-        from lingolite.signatures import GROW_DECODER
+        from lingolite.signatures import GROW_DECODER, model_config
         from runtime.onnx_backend import choose_cache
 
-        grow = choose_cache(variant.files, spec.cache, variant.name) == "grow"
+        layers = model_config(manifest.model).n_decoder_layers
+        grow = choose_cache(variant, spec.cache, layers) == "grow"
         roles = ("encoder", GROW_DECODER if grow else "decoder")
         return sum(variant.files[role].stat().st_size for role in roles)
     return sum(f.stat().st_size for f in variant.files.values())

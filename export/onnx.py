@@ -69,8 +69,7 @@ from lingolite.signatures import (
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     GROW_DECODER,
-    GROW_DECODER_INPUTS,
-    GROW_DECODER_OUTPUTS,
+    grow_decoder_names,
     grow_decoder_signature,
     onnx_signatures,
 )
@@ -326,7 +325,7 @@ def export_onnx(options: ExportOptions, quantize: str = "both") -> Path:
             GROW_DECODER: (
                 DecoderGrowProgram,
                 grow_example_inputs(dec_args, past_len=min(3, src.config.max_tgt_len - 1)),
-                (GROW_DECODER_INPUTS, GROW_DECODER_OUTPUTS),
+                grow_decoder_names(src.config.n_decoder_layers),
                 grow_dynamic_shapes(src.config),
             ),
         }

@@ -50,7 +50,9 @@ class DecoderStepProgram(nn.Module):
 
 
 class DecoderGrowProgram(nn.Module):
-    """One decoder step with the growing cache: :meth:`LingoLite.decode_step_grow`."""
+    """One decoder step with the growing cache: :meth:`LingoLite.decode_step_grow`. Every
+    per-layer tensor is its own graph input or output (names from
+    :func:`lingolite.signatures.grow_decoder_names`)."""
 
     def __init__(self, model: LingoLite) -> None:
         super().__init__()
@@ -61,36 +63,40 @@ class DecoderGrowProgram(nn.Module):
         self,
         tokens: Tensor,
         src_mask: Tensor,
-        cross_k: Tensor,
-        cross_v: Tensor,
-        past_k: Tensor,
-        past_v: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+        cross_k: list[Tensor],
+        cross_v: list[Tensor],
+        past_k: list[Tensor],
+        past_v: list[Tensor],
+    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
         return self.model.decode_step_grow(tokens, src_mask, cross_k, cross_v, past_k, past_v)
 
 
-def grow_example_inputs(decoder_args: tuple[Tensor, ...], past_len: int = 3) -> tuple[Tensor, ...]:
-    """:class:`DecoderGrowProgram` inputs from :func:`example_inputs`' decoder ones, with a
-    cache of ``past_len`` entries (not 0 or 1, which ``torch.export`` would specialise on)."""
+def grow_example_inputs(decoder_args: tuple[Tensor, ...], past_len: int = 3) -> tuple[Any, ...]:
+    """:class:`DecoderGrowProgram` inputs from :func:`example_inputs`' decoder ones: the stacked
+    tensors split into per-layer lists, with a cache of ``past_len`` entries (not 0 or 1, which
+    ``torch.export`` would specialise on)."""
     tokens, _, src_mask, cross_k, cross_v, self_k, self_v = decoder_args
     past_k, past_v = self_k[:, :, :, :past_len], self_v[:, :, :, :past_len]  # (L, b, h_kv, t, d)
-    return tokens, src_mask, cross_k, cross_v, past_k, past_v
+    layers = [list(x.unbind(0)) for x in (cross_k, cross_v, past_k, past_v)]
+    return tokens, src_mask, *layers
 
 
 def grow_dynamic_shapes(config: ModelConfig) -> dict[str, Any]:
     """``torch.export`` dynamic shapes of :class:`DecoderGrowProgram`: batch, src_len and the
-    cache length ``t`` in ``[0, max_tgt_len - 1]``."""
+    cache length ``t`` in ``[0, max_tgt_len - 1]``, the same for every layer."""
     batch = torch.export.Dim(BATCH, min=1)
     src_len = torch.export.Dim(SRC_LEN, min=1, max=config.max_src_len)
     past = torch.export.Dim(PAST_LEN, min=0, max=config.max_tgt_len - 1)
-    cross = {1: batch, 3: src_len}
+    layers = range(config.n_decoder_layers)
+    cross = [{0: batch, 2: src_len} for _ in layers]
+    cache = [{0: batch, 2: past} for _ in layers]
     return {
         "tokens": {0: batch},
         "src_mask": {0: batch, 1: src_len},
         "cross_k": cross,
         "cross_v": cross,
-        "past_k": {1: batch, 3: past},
-        "past_v": {1: batch, 3: past},
+        "past_k": cache,
+        "past_v": cache,
     }
 
 

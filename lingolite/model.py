@@ -21,16 +21,20 @@ The cache rule (mirrored by every runtime, see ``lingolite/search.py``): the cac
 the token at position ``pos`` writes its K/V into slot ``pos`` and attends to slots ``0..pos``;
 ``pos`` is the number of tokens fed before it (the BOS token has ``pos = 0``).
 
-The growing-cache rule (:meth:`LingoLite.decode_step_grow`, desktop/server decoding): the cache
-``past_k``/``past_v`` ``(L, b, h_kv, t, d)`` starts empty (``t = 0``); the token fed next is at
-position ``pos = t`` (the cache length, no ``pos`` input), appends its K/V (:func:`append_cache`)
-and attends to all ``t + 1`` entries; the step returns the cache of length ``t + 1``. Entry ``i``
-of the grown cache equals slot ``i`` of the static one after the same tokens.
+The growing-cache rule (:meth:`LingoLite.decode_step_grow`, desktop/server decoding): one cache
+per decoder layer, ``past_k[i]``/``past_v[i]`` ``(b, h_kv, t, d)``, starts empty (``t = 0``); the
+token fed next is at position ``pos = t`` (the cache length, no ``pos`` input), appends its K/V
+(:func:`append_cache`) and attends to all ``t + 1`` entries; the step returns each layer's cache
+of length ``t + 1``. Entry ``i`` of the grown cache equals slot ``i`` of the static one after the
+same tokens. The layers come and go as separate tensors (and the step reads ``cross_k[i]``,
+``cross_v[i]``, which a stacked ``(L, ...)`` tensor also yields): a stacked cache would make an
+exported graph split its input and stack its output at every step, two copies of the whole cache.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -38,6 +42,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lingolite.config import ModelConfig
+
+# One tensor per decoder layer: a sequence of them, or a stacked ``(L, ...)`` tensor (whose
+# iteration and indexing yield the layers).
+PerLayer = Sequence[Tensor] | Tensor
 
 
 class ModelInputError(ValueError):
@@ -561,28 +569,41 @@ class LingoLite(nn.Module):
             _raise_if(problems, what)
 
     def _check_decode_grow(
-        self, tokens: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor,
-        past_k: Tensor, past_v: Tensor,
+        self, tokens: Tensor, src_mask: Tensor, cross_k: PerLayer,
+        cross_v: PerLayer, past_k: PerLayer, past_v: PerLayer,
     ) -> None:  # fmt: skip
         c, what = self.config, "decode_step_grow input"
+        layers = {"cross_k": cross_k, "cross_v": cross_v, "past_k": past_k, "past_v": past_v}
+        _raise_if(
+            [
+                f"{name} must hold one tensor per decoder layer ({c.n_decoder_layers}), "
+                f"got {len(seq)}"
+                for name, seq in layers.items()
+                if len(seq) != c.n_decoder_layers
+            ],
+            what,
+        )
         specs: list[_Spec] = [
             ("tokens", tokens, torch.int64, 2),
             ("src_mask", src_mask, torch.bool, 2),
-            ("cross_k", cross_k, None, 5),
-            ("cross_v", cross_v, None, 5),
-            ("past_k", past_k, None, 5),
-            ("past_v", past_v, None, 5),
+            *(
+                (f"{name}[{i}]", t, None, 4)
+                for name, seq in layers.items()
+                for i, t in enumerate(seq)
+            ),
         ]
         _raise_if(_spec_problems(specs), what)
-        b, s, t = tokens.shape[0], src_mask.shape[1], past_k.shape[3]
-        cache = (c.n_decoder_layers, b, c.n_kv_heads, t, c.head_dim)
+        b, s, t = tokens.shape[0], src_mask.shape[1], past_k[0].shape[2]
+        cross = (b, c.n_kv_heads, s, c.head_dim)
+        cache = (b, c.n_kv_heads, t, c.head_dim)
         shapes: list[_Shape] = [
             ("tokens", tokens, (b, 1), "(b, 1)"),
             ("src_mask", src_mask, (b, s), "(b, s)"),
-            *self._memory_shapes(b, s, cross_k, cross_v),
-            ("past_k", past_k, cache, "(L, b, h_kv, t, d)"),
-            ("past_v", past_v, cache, "(L, b, h_kv, t, d) of past_k"),
-        ]
+            *((f"{n}[{i}]", x, cross, "(b, h_kv, s, d)") for n in ("cross_k", "cross_v")
+              for i, x in enumerate(layers[n])),
+            *((f"{n}[{i}]", x, cache, "(b, h_kv, t, d) of past_k[0]") for n in ("past_k", "past_v")
+              for i, x in enumerate(layers[n])),
+        ]  # fmt: skip
         bounds = [
             self._source_bound(s),
             ("cache length t", t, 0, c.max_tgt_len - 1, "max_tgt_len - 1"),
@@ -667,18 +688,20 @@ class LingoLite(nn.Module):
         return self._logits(x)[:, 0], torch.stack(new_k), torch.stack(new_v)
 
     def decode_step_grow(
-        self, tokens: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor,
-        past_k: Tensor, past_v: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+        self, tokens: Tensor, src_mask: Tensor, cross_k: PerLayer,
+        cross_v: PerLayer, past_k: PerLayer, past_v: PerLayer,
+    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:  # fmt: skip
         """One decoder step with the growing cache (the growing-cache rule of the module
         docstring).
 
-        tokens ``(b, 1)`` int64, at position ``t``; src_mask, cross_k/cross_v as for
-        :meth:`decode_step`; past_k/past_v ``(L, b, h_kv, t, d)`` with ``0 <= t < T``. Returns
-        logits ``(b, V)`` for position ``t + 1`` and the caches ``(L, b, h_kv, t + 1, d)``.
+        tokens ``(b, 1)`` int64, at position ``t``; src_mask ``(b, s)``; cross_k/cross_v one
+        ``(b, h_kv, s, d)`` tensor per decoder layer (the stacked tensors of :meth:`encode` are
+        such sequences); past_k/past_v one ``(b, h_kv, t, d)`` tensor per layer, ``0 <= t < T``.
+        Returns logits ``(b, V)`` for position ``t + 1`` and each layer's caches
+        ``(b, h_kv, t + 1, d)``.
         """
         self._check_decode_grow(tokens, src_mask, cross_k, cross_v, past_k, past_v)
-        t = past_k.shape[3]
+        t = past_k[0].shape[2]
         cos, sin = self.rope.cos[t : t + 1], self.rope.sin[t : t + 1]  # (1, d/2)
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])  # (b, 1, 1, s)
         x = self._embed(tokens)  # (b, 1, D)
@@ -689,7 +712,7 @@ class LingoLite(nn.Module):
             )
             new_k.append(k_i)
             new_v.append(v_i)
-        return self._logits(x)[:, 0], torch.stack(new_k), torch.stack(new_v)
+        return self._logits(x)[:, 0], new_k, new_v
 
     def decode_full(
         self, tgt_in: Tensor, src_mask: Tensor, cross_k: Tensor, cross_v: Tensor
@@ -711,12 +734,16 @@ class LingoLite(nn.Module):
         cross_k, cross_v = self.encode(src_ids, src_mask)
         return self.decode_full(tgt_in, src_mask, cross_k, cross_v)
 
-    def empty_grow_cache(self, batch: int) -> tuple[Tensor, Tensor]:
-        """The growing cache's start state: ``(L, b, h_kv, 0, d)`` (no position fed yet)."""
+    def empty_grow_cache(self, batch: int) -> tuple[list[Tensor], list[Tensor]]:
+        """The growing cache's start state: per decoder layer, K and V ``(b, h_kv, 0, d)``."""
         c = self.config
-        shape = (c.n_decoder_layers, batch, c.n_kv_heads, 0, c.head_dim)
+        shape = (batch, c.n_kv_heads, 0, c.head_dim)
         device = self.rope.cos.device  # a buffer: moves with the model, whatever the embedding is
-        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+        layers = range(c.n_decoder_layers)
+        return (
+            [torch.zeros(shape, device=device) for _ in layers],
+            [torch.zeros(shape, device=device) for _ in layers],
+        )
 
     def empty_cache(self, batch: int) -> tuple[Tensor, Tensor]:
         """Zeroed self-attention caches ``(L, b, h_kv, T, d)`` (the cache rule's start state)."""

@@ -14,11 +14,15 @@ in :mod:`lingolite.search`): ``tokens`` int64 ``(b, 1)``, ``pos`` int64 ``(1,)``
 float32 ``(b, V)``, ``new_self_k``, ``new_self_v`` (shapes of ``self_k``/``self_v``)
 
 ``decoder_grow`` (ONNX only, desktop/server decoding; the growing-cache rule of
-:mod:`lingolite.model`): ``tokens`` int64 ``(b, 1)``, ``src_mask``, ``cross_k``, ``cross_v``,
-``past_k``, ``past_v`` float32 ``(L, b, h_kv, t, d)`` -> ``logits`` float32 ``(b, V)``,
-``present_k``, ``present_v`` ``(L, b, h_kv, t + 1, d)``. The position is the cache length ``t``
-(:data:`PAST_LEN`), so there is no ``pos`` input. It is an optional extra file of an ONNX
-variant: the static ``decoder`` stays the contract of the mobile and web runners.
+:mod:`lingolite.model`): every per-layer tensor is its own input or output, named ``{name}_{i}``
+for decoder layer ``i`` (:func:`grow_decoder_names`): ``tokens`` int64 ``(b, 1)``, ``src_mask``,
+``cross_k_i``, ``cross_v_i`` float32 ``(b, h_kv, s, d)``, ``past_k_i``, ``past_v_i`` float32
+``(b, h_kv, t, d)`` -> ``logits`` float32 ``(b, V)``, ``present_k_i``, ``present_v_i``
+``(b, h_kv, t + 1, d)``. The position is the cache length ``t`` (:data:`PAST_LEN`), so there is
+no ``pos`` input. Per-layer tensors spare the graph a split of stacked inputs and a stack of its
+outputs at every step (copies of the cross K/V and of the cache); a runner feeds ``cross_k[i]``
+of the encoder's stacked output, a view. It is an optional extra file of an ONNX variant: the
+static ``decoder`` stays the contract of the mobile runner.
 
 ONNX graphs keep ``b`` and ``s`` dynamic (named :data:`BATCH` and :data:`SRC_LEN`); ExecuTorch
 programs are static (``b = 1``, ``s = max_src_len``) and may take ``src_mask`` as int64. A
@@ -41,8 +45,12 @@ DECODER_INPUTS = ("tokens", "pos", "src_mask", "cross_k", "cross_v", "self_k", "
 # An ONNX graph cannot name an output like an input, hence the ``new_`` prefix (every target
 # uses the same names).
 DECODER_OUTPUTS = ("logits", "new_self_k", "new_self_v")
+# The growing-cache decoder's I/O before the per-layer names of :func:`grow_decoder_names`.
 GROW_DECODER_INPUTS = ("tokens", "src_mask", "cross_k", "cross_v", "past_k", "past_v")
 GROW_DECODER_OUTPUTS = ("logits", "present_k", "present_v")
+# Names of ``decoder_grow`` I/O that come once per decoder layer.
+GROW_LAYER_INPUTS = GROW_DECODER_INPUTS[2:]
+GROW_LAYER_OUTPUTS = GROW_DECODER_OUTPUTS[1:]
 # Names of the dynamic dimensions in signatures and ``torch.export`` dynamic shapes.
 BATCH, SRC_LEN = "batch", "src_len"
 # The growing cache's length in and out (the name the ONNX exporter derives for ``t + 1``).
@@ -96,8 +104,12 @@ class CacheGeometry:
     @overload
     def grow_shape(self, batch: Dim, length: Dim) -> tuple[Dim, ...]: ...
     def grow_shape(self, batch: Dim, length: Dim) -> tuple[Dim, ...]:
-        """``past_k``/``past_v`` of the growing cache: ``(L, b, h_kv, t, d)``."""
-        return (self.layers, batch, self.kv_heads, length, self.head_dim)
+        """One layer's ``past_k_i``/``past_v_i`` of the growing cache: ``(b, h_kv, t, d)``."""
+        return (batch, self.kv_heads, length, self.head_dim)
+
+    def layer_cross_shape(self, batch: Dim, src_len: Dim) -> tuple[Dim, ...]:
+        """One layer's ``cross_k_i``/``cross_v_i``: ``(b, h_kv, s, d)``."""
+        return (batch, self.kv_heads, src_len, self.head_dim)
 
     @overload
     def cross_shape(self, batch: int, src_len: int) -> tuple[int, ...]: ...
@@ -155,23 +167,48 @@ def onnx_signatures(model: ModelConfig | Mapping[str, Any]) -> dict[str, Signatu
     return dict(zip(ONNX_PROGRAMS, program_signatures(model), strict=True))
 
 
+def layer_names(name: str, layers: int) -> tuple[str, ...]:
+    """``name_0 .. name_{layers-1}``: the per-layer I/O names of ``decoder_grow``."""
+    return tuple(f"{name}_{i}" for i in range(layers))
+
+
+def grow_decoder_names(layers: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``decoder_grow``'s input and output names, in graph order, for ``layers`` decoder layers:
+    ``tokens, src_mask, cross_k_0.., cross_v_0.., past_k_0.., past_v_0..`` and ``logits,
+    present_k_0.., present_v_0..``.
+
+    >>> grow_decoder_names(2)[1]
+    ('logits', 'present_k_0', 'present_k_1', 'present_v_0', 'present_v_1')
+    """
+    inputs = GROW_DECODER_INPUTS[:2] + sum((layer_names(n, layers) for n in GROW_LAYER_INPUTS), ())
+    outputs = GROW_DECODER_OUTPUTS[:1] + sum(
+        (layer_names(n, layers) for n in GROW_LAYER_OUTPUTS), ()
+    )
+    return inputs, outputs
+
+
 def grow_decoder_signature(model: ModelConfig | Mapping[str, Any]) -> Signature:
-    """The ``decoder_grow`` signature: dynamic ``batch``, ``src_len`` and cache length."""
+    """The ``decoder_grow`` signature: dynamic ``batch``, ``src_len`` and cache length, one
+    cross K/V and cache tensor per decoder layer."""
     c = model_config(model)
     geometry = CacheGeometry.of(c)
-    cross = geometry.cross_shape(BATCH, SRC_LEN)
+    cross = geometry.layer_cross_shape(BATCH, SRC_LEN)
     past = geometry.grow_shape(BATCH, PAST_LEN)
     present = geometry.grow_shape(BATCH, PRESENT_LEN)
+    shapes = {"cross_k": cross, "cross_v": cross, "past_k": past, "past_v": past}
+
+    def layered(kind: str, shape: tuple[Dim, ...]) -> list[TensorSpec]:
+        return [spec(name, "float32", shape) for name in layer_names(kind, c.n_decoder_layers)]
+
     return {
         "inputs": [
             spec("tokens", "int64", (BATCH, 1)),
             spec("src_mask", "bool", (BATCH, SRC_LEN)),
-            *(spec(name, "float32", cross) for name in ENCODER_OUTPUTS),
-            *(spec(name, "float32", past) for name in GROW_DECODER_INPUTS[-2:]),
+            *(x for kind in GROW_LAYER_INPUTS for x in layered(kind, shapes[kind])),
         ],
         "outputs": [
             spec("logits", "float32", (BATCH, c.vocab_size)),
-            *(spec(name, "float32", present) for name in GROW_DECODER_OUTPUTS[1:]),
+            *(x for kind in GROW_LAYER_OUTPUTS for x in layered(kind, present)),
         ],
     }
 

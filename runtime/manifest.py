@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -237,7 +238,8 @@ _TENSOR_DIMS: dict[str, tuple[str | None, ...]] = {
     "new_self_k": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
     "new_self_v": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
     "logits": (None, "vocab_size"),
-    # The growing cache (``decoder_grow``): its length is dynamic.
+    # The growing cache (``decoder_grow``): its length is dynamic. Exports before per-layer I/O
+    # named it so (stacked); today's name one tensor per layer (see _layer_dims).
     "past_k": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
     "past_v": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
     "present_k": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
@@ -245,11 +247,24 @@ _TENSOR_DIMS: dict[str, tuple[str | None, ...]] = {
 }
 
 
+# ``decoder_grow``'s per-layer tensors (``cross_k_0``, ``past_k_3``, ...): a stacked tensor's
+# dimensions without the first (layers).
+_PER_LAYER = re.compile(r"(cross_[kv]|past_[kv]|present_[kv])_(\d+)")
+
+
+def _tensor_dims(name: str) -> tuple[str | None, ...] | None:
+    """The static dimensions of the exported tensor ``name`` (None: a name not checked)."""
+    layer = _PER_LAYER.fullmatch(name)
+    if layer:
+        return _TENSOR_DIMS[layer.group(1)][1:]
+    return _TENSOR_DIMS.get(name)
+
+
 def signature_problems(config: ModelConfig, name: str, signature: SignatureSchema) -> list[str]:
     """Every static dimension of ``signature`` that disagrees with the model config."""
     problems = []
     for spec in [*signature.inputs, *signature.outputs]:
-        dims = _TENSOR_DIMS.get(spec.name)
+        dims = _tensor_dims(spec.name)
         if dims is None:
             continue
         if len(spec.shape) != len(dims):

@@ -7,9 +7,14 @@ backend only feeds it: ``tokens (b, 1)``, ``pos (1,)``, the encoder's ``Memory``
 A variant may also hold ``decoder_grow`` (:data:`lingolite.signatures.GROW_DECODER`), the same
 step with the growing-cache rule of :mod:`lingolite.model`: the cache starts with length 0 and
 comes back one entry longer from every step, so a step reads and writes the ``t`` positions
-decoded so far instead of all ``max_tgt_len`` slots, and beam search reorders only those.
-``cache="auto"`` (the default) decodes with it when the variant has it and with the static
-``decoder`` otherwise (exports made before it existed); ``"static"`` or ``"grow"`` force one.
+decoded so far instead of all ``max_tgt_len`` slots, and beam search reorders only those. Its
+cross K/V and cache come and go one tensor per decoder layer (``cross_k_0``, ``past_k_0``, ...):
+the backend feeds ``cross_k[i]``, a view of the encoder's output, and keeps the cache as ``2L``
+arrays ``(1, b, h_kv, t, d)`` (K of every layer, then V), each a one-layer stack, so the search's
+row take (:func:`lingolite.search.take_rows`) applies unchanged. ``cache="auto"`` (the default)
+decodes with it when the variant has it in this per-layer form, and with the static ``decoder``
+otherwise (exports made before it existed, or with its earlier stacked ``(L, b, ...)`` inputs);
+``"static"`` or ``"grow"`` force one.
 
 Before a session is created every graph is checked (:func:`check_external_data`): an
 initializer stored as external data must name a file inside the artifact folder, since ONNX
@@ -40,14 +45,14 @@ from lingolite.signatures import (
     DECODER_OUTPUTS,
     ENCODER_OUTPUTS,
     GROW_DECODER,
-    GROW_DECODER_OUTPUTS,
     ONNX_PROGRAMS,
     CacheGeometry,
+    grow_decoder_names,
     grow_decoder_signature,
     model_config,
     onnx_signatures,
 )
-from runtime.manifest import ArtifactError, Manifest
+from runtime.manifest import ArtifactError, Manifest, Variant
 
 BACKEND = "onnxruntime"
 # ``cache`` choices of :class:`OnnxBackend`: "auto" or one of CACHE_KINDS.
@@ -143,20 +148,28 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
-def choose_cache(variant_files: dict[str, Path] | dict[str, str], cache: str, name: str) -> str:
-    """The cache kind (:data:`lingolite.signatures.CACHE_KINDS`) a variant with these file
-    roles decodes with: ``cache`` itself when forced, else ``grow`` when it has the growing-cache
-    decoder. Raises :class:`ArtifactError` for a forced ``grow`` the variant lacks."""
+def choose_cache(variant: Variant, cache: str, layers: int) -> str:
+    """The cache kind (:data:`lingolite.signatures.CACHE_KINDS`) a variant decodes with:
+    ``cache`` itself when forced, else ``grow`` when it has a growing-cache decoder whose
+    manifest signature has the per-layer names of a ``layers``-layer model. Raises
+    :class:`ArtifactError` for a forced ``grow`` the variant lacks or has in the old form."""
     if cache not in CACHE_CHOICES:
         raise ArtifactError(f"ONNX cache {cache!r} is not one of {list(CACHE_CHOICES)}")
-    has_grow = GROW_DECODER in variant_files
-    if cache == "grow" and not has_grow:
+    has_grow = GROW_DECODER in variant.files
+    recorded = variant.signatures.get(GROW_DECODER, {}).get("inputs", [])
+    current = [spec.get("name") for spec in recorded] == list(grow_decoder_names(layers)[0])
+    if cache == "grow" and not (has_grow and current):
+        why = (
+            "takes stacked (L, b, ...) cross K/V and cache, the form before per-layer inputs"
+            if has_grow
+            else f"is missing ({GROW_DECODER!r} not in its files; exported before it existed?)"
+        )
         raise ArtifactError(
-            f"variant {name!r} has no growing-cache decoder ({GROW_DECODER!r} in its files; "
-            "exported before it existed?): re-export it, or decode with the static cache"
+            f"variant {variant.name!r}: its growing-cache decoder {why}: re-export it, or "
+            "decode with the static cache"
         )
     if cache == "auto":
-        return "grow" if has_grow else "static"
+        return "grow" if has_grow and current else "static"
     return cache
 
 
@@ -180,10 +193,10 @@ class OnnxBackend:
         if missing:
             raise ArtifactError(f"variant {variant.name!r} names no file for {sorted(missing)}")
         self.variant = variant
-        self.cache = choose_cache(variant.files, cache, variant.name)
+        self._config = model_config(manifest.model)
+        self.cache = choose_cache(variant, cache, self._config.n_decoder_layers)
         self._max_src_len = int(manifest.model["max_src_len"])
         self._max_tgt_len = int(manifest.model["max_tgt_len"])
-        self._config = model_config(manifest.model)
         self._geometry = CacheGeometry.of(self._config)
         options = session_options(threads)
         self.sessions: dict[str, Any] = {}
@@ -194,6 +207,8 @@ class OnnxBackend:
         # The session named "decoder" is the one that decodes, whichever cache it uses.
         self._files = {"encoder": variant.files["encoder"]}
         self._files["decoder"] = variant.files[GROW_DECODER if self.cache == "grow" else "decoder"]
+        self._grow_inputs, grow_outputs = grow_decoder_names(self._geometry.layers)
+        self._grow_outputs = list(grow_outputs)
         for role, path in self._files.items():
             listed = manifest.hashed_files
             locations = check_external_data(path)
@@ -248,8 +263,8 @@ class OnnxBackend:
 
     def init_cache(self, batch: int) -> Cache:
         if self.cache == "grow":
-            empty = np.zeros(self._geometry.grow_shape(batch, 0), dtype=np.float32)
-            return empty, empty
+            empty = np.zeros((1, *self._geometry.grow_shape(batch, 0)), dtype=np.float32)
+            return (empty,) * (2 * self._geometry.layers)
         return zero_cache(self._config, batch)
 
     def decode_step(
@@ -259,6 +274,8 @@ class OnnxBackend:
             return self._grow_step(tokens, pos, memory, cache)
         feeds = {
             **_step_feeds(tokens, memory),
+            "cross_k": np.ascontiguousarray(memory.cross_k),
+            "cross_v": np.ascontiguousarray(memory.cross_v),
             "pos": np.array([pos], dtype=np.int64),
             "self_k": np.ascontiguousarray(cache[0]),
             "self_v": np.ascontiguousarray(cache[1]),
@@ -269,27 +286,34 @@ class OnnxBackend:
     def _grow_step(
         self, tokens: IntArray, pos: int, memory: Memory, cache: Cache
     ) -> tuple[FloatArray, Cache]:
-        """The growing-cache rule: the cache holds exactly the ``pos`` positions fed before."""
+        """The growing-cache rule: the cache holds exactly the ``pos`` positions fed before.
+
+        Every per-layer input is a view (of the encoder's stacked cross K/V, of the cache's
+        one-layer stacks): nothing is copied before ONNX Runtime reads it."""
+        layers = self._geometry.layers
+        if len(cache) != 2 * layers:
+            raise SearchError(
+                f"the growing cache holds {len(cache)} arrays, expected {2 * layers} "
+                "(K then V of every decoder layer); feed the cache init_cache returned"
+            )
         length = cache[0].shape[3]
         if length != pos:
             raise SearchError(
                 f"the growing cache holds {length} positions but the step is at pos {pos}; "
                 "feed the cache returned by the previous step"
             )
-        feeds = {
-            **_step_feeds(tokens, memory),
-            "past_k": np.ascontiguousarray(cache[0]),
-            "past_v": np.ascontiguousarray(cache[1]),
-        }
-        logits, past_k, past_v = self.sessions["decoder"].run(list(GROW_DECODER_OUTPUTS), feeds)
-        return logits, (past_k, past_v)
+        cross_k = np.ascontiguousarray(memory.cross_k)
+        cross_v = np.ascontiguousarray(memory.cross_v)
+        layered = [*cross_k, *cross_v, *(np.ascontiguousarray(a[0]) for a in cache)]
+        values = [*_step_feeds(tokens, memory).values(), *layered]
+        feeds = dict(zip(self._grow_inputs, values, strict=True))
+        logits, *present = self.sessions["decoder"].run(self._grow_outputs, feeds)
+        return logits, tuple(a[None] for a in present)
 
 
 def _step_feeds(tokens: IntArray, memory: Memory) -> dict[str, np.ndarray]:
-    """The inputs both decoder graphs take: this step's tokens and the encoder's memory."""
+    """The first inputs of both decoder graphs, in order: this step's tokens and the mask."""
     return {
         "tokens": np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1, 1),
         "src_mask": np.ascontiguousarray(memory.src_mask),
-        "cross_k": np.ascontiguousarray(memory.cross_k),
-        "cross_v": np.ascontiguousarray(memory.cross_v),
     }

@@ -256,7 +256,7 @@ def test_growing_cache_follows_its_rule_and_equals_the_static_cache(
     cross_k, cross_v = model.encode(src, mask)
     self_k, self_v = model.empty_cache(batch)
     past_k, past_v = model.empty_grow_cache(batch)
-    assert past_k.shape == (2, batch, 2, 0, 8)
+    assert [x.shape for x in (*past_k, *past_v)] == [(batch, 2, 0, 8)] * 4  # 2 layers, K and V
     for pos in range(tgt.shape[1]):
         tokens = tgt[:, pos : pos + 1]
         step = torch.tensor([pos])
@@ -266,9 +266,10 @@ def test_growing_cache_follows_its_rule_and_equals_the_static_cache(
         grown, past_k, past_v = model.decode_step_grow(
             tokens, mask, cross_k, cross_v, past_k, past_v
         )
-        assert past_k.shape == past_v.shape == (2, batch, 2, pos + 1, 8)
-        torch.testing.assert_close(past_k, self_k[:, :, :, : pos + 1], rtol=0, atol=1e-6)
-        torch.testing.assert_close(past_v, self_v[:, :, :, : pos + 1], rtol=0, atol=1e-6)
+        assert [x.shape for x in (*past_k, *past_v)] == [(batch, 2, pos + 1, 8)] * 4
+        grown_k, grown_v = torch.stack(past_k), torch.stack(past_v)
+        torch.testing.assert_close(grown_k, self_k[:, :, :, : pos + 1], rtol=0, atol=1e-6)
+        torch.testing.assert_close(grown_v, self_v[:, :, :, : pos + 1], rtol=0, atol=1e-6)
         torch.testing.assert_close(grown, logits, rtol=1e-5, atol=1e-5)
 
 
@@ -282,9 +283,20 @@ def test_growing_cache_refuses_a_full_cache_and_names_it() -> None:
     model = small_model()
     src, mask = random_batch(1, 4)
     cross_k, cross_v = model.encode(src, mask)
-    full = torch.zeros(2, 1, 2, model.config.max_tgt_len, 8)
+    full = list(torch.zeros(2, 1, 2, model.config.max_tgt_len, 8))
     with pytest.raises(ModelInputError, match=r"cache length t must be in \[0, max_tgt_len - 1"):
         model.decode_step_grow(torch.tensor([[5]]), mask, cross_k, cross_v, full, full)
+    past_k, past_v = model.empty_grow_cache(1)
+    with pytest.raises(
+        ModelInputError, match=r"past_v must hold one tensor per decoder layer \(2\), got 1"
+    ):
+        model.decode_step_grow(torch.tensor([[5]]), mask, cross_k, cross_v, past_k, past_v[:1])
+    ragged = [past_k[0], torch.zeros(1, 2, 3, 8)]
+    with pytest.raises(
+        ModelInputError,
+        match=r"past_k\[1\] must have shape \(b, h_kv, t, d\) of past_k\[0\] = \(1, 2, 0, 8\), got \(1, 2, 3, 8\)",
+    ):
+        model.decode_step_grow(torch.tensor([[5]]), mask, cross_k, cross_v, ragged, past_v)
 
 
 def test_cross_kv_shape_and_padding_does_not_change_real_rows() -> None:

@@ -316,8 +316,10 @@ def test_tiny_int8_graphs_run_with_dynamic_batch_and_length(tiny_export: Path) -
                 np.ones(batch, np.int64), 0, memory, backend.init_cache(batch)
             )
             assert logits.shape == (batch, 24000) and np.isfinite(logits).all()
-            slots = 32 if backend.cache == "static" else 1  # the growing cache: 1 position fed
-            assert cache[0].shape == (3, batch, 2, slots, 48)
+            if backend.cache == "static":  # (L, b, h_kv, T, d) K and V
+                assert [a.shape for a in cache] == [(3, batch, 2, 32, 48)] * 2
+            else:  # K then V of each layer, (1, b, h_kv, t, d), 1 position fed
+                assert [a.shape for a in cache] == [(1, batch, 2, 1, 48)] * 6
 
 
 def test_parity_cli_rebuilds_an_untrained_export_from_its_seed(tiny_export: Path) -> None:
@@ -378,14 +380,17 @@ def test_python_follows_the_growing_cache_rule(toy_export: tuple[Path, Path]) ->
     ids, mask = np.array([[5, 9, 11, 2], [7, 8, 2, 0]]), np.array([[1, 1, 1, 1], [1, 1, 1, 0]])
     memory = backend.encode(ids, mask.astype(np.bool_))
     cache = backend.init_cache(2)
-    assert cache[0].shape == (2, 2, 2, 0, 16)
+    # One one-layer stack per layer, K then V: (1, b, h_kv, t, d).
+    assert [a.shape for a in cache] == [(1, 2, 2, 0, 16)] * 4
     tokens = np.ones(2, np.int64)
     for pos in range(3):
         logits, cache = backend.decode_step(tokens, pos, memory, cache)
-        assert cache[0].shape == cache[1].shape == (2, 2, 2, pos + 1, 16)
+        assert [a.shape for a in cache] == [(1, 2, 2, pos + 1, 16)] * 4
         tokens = logits.argmax(axis=-1).astype(np.int64)
     with pytest.raises(SearchError, match="holds 3 positions but the step is at pos 5"):
         backend.decode_step(tokens, 5, memory, cache)
+    with pytest.raises(SearchError, match=r"holds 2 arrays, expected 4 \(K then V of every"):
+        backend.decode_step(tokens, 3, memory, cache[:2])
 
 
 def test_manifest_records_and_hashes_the_grow_decoder(toy_copy_onnx: Path) -> None:
@@ -416,10 +421,32 @@ def test_an_export_without_the_grow_decoder_still_loads(toy_copy_onnx: Path) -> 
     assert isinstance(backend, OnnxBackend) and backend.cache == "static"
     translator = Translator.from_manifest(manifest, "onnxruntime", "fp32", threads=1)
     assert translator.translate(["A man."], "en", "de")
-    with pytest.raises(ArtifactError, match=r"has no growing-cache decoder \('decoder_grow'"):
+    with pytest.raises(ArtifactError, match=r"growing-cache decoder is missing \('decoder_grow'"):
         create_backend(manifest, "onnxruntime", "fp32", 1, cache="grow")
     args = ["--artifacts", str(toy_copy_onnx), "--src", "en", "--tgt", "de", "A man."]
     assert translate_main([*args, "--onnx-cache", "grow"]) == 2
+
+
+def test_a_grow_decoder_with_stacked_inputs_is_not_used(toy_copy_onnx: Path) -> None:
+    """An export from before the per-layer growing decoder (its manifest signature names stacked
+    ``cross_k``, ``past_k``, ...): auto decodes with the static decoder; forcing the growing one
+    is a clear error that says to re-export."""
+    path = toy_copy_onnx / "manifest.json"
+    data = json.loads(path.read_text())
+    signature = data["variants"]["onnx-fp32"]["signatures"][GROW_DECODER]
+    stacked = [2, "batch", 2, "past_len", 16]  # (L, b, h_kv, t, d)
+    signature["inputs"] = signature["inputs"][:2] + [
+        {"name": name, "dtype": "float32", "shape": stacked}
+        for name in ("cross_k", "cross_v", "past_k", "past_v")
+    ]
+    path.write_text(json.dumps(data))
+    manifest = load_manifest(toy_copy_onnx)
+    backend = create_backend(manifest, "onnxruntime", "fp32", 1)
+    assert isinstance(backend, OnnxBackend) and backend.cache == "static"
+    with pytest.raises(
+        ArtifactError, match=r"takes stacked \(L, b, \.\.\.\) cross K/V .* re-export"
+    ):
+        create_backend(manifest, "onnxruntime", "fp32", 1, cache="grow")
 
 
 def test_cache_is_refused_for_backends_without_one(toy_copy_onnx: Path) -> None:

@@ -25,12 +25,15 @@ from lingolite.signatures import (
     ENCODER_OUTPUTS,
     GROW_DECODER_INPUTS,
     GROW_DECODER_OUTPUTS,
+    GROW_LAYER_INPUTS,
+    GROW_LAYER_OUTPUTS,
     PAST_LEN,
     PRESENT_LEN,
     SRC_LEN,
     STATIC_BATCH,
     CacheGeometry,
     executorch_signatures,
+    grow_decoder_names,
     grow_decoder_signature,
     onnx_signatures,
 )
@@ -86,24 +89,31 @@ def test_onnx_signatures_are_dynamic_in_batch_and_source_length() -> None:
     ]
 
 
-def test_grow_decoder_signature_grows_the_cache_by_one() -> None:
+def test_grow_decoder_signature_grows_each_layers_cache_by_one() -> None:
     sig = grow_decoder_signature(CONFIG)
-    assert _names(sig, "inputs") == GROW_DECODER_INPUTS
-    assert _names(sig, "outputs") == GROW_DECODER_OUTPUTS
-    geometry = CacheGeometry.of(CONFIG)
-    past = [s["shape"] for s in sig["inputs"][-2:]]
-    present = [s["shape"] for s in sig["outputs"][1:]]
+    layers = [f"_{i}" for i in range(6)]
+    assert _names(sig, "inputs") == grow_decoder_names(6)[0] == (
+        "tokens", "src_mask", *(f"{n}{i}" for n in GROW_LAYER_INPUTS for i in layers)
+    )  # fmt: skip
+    assert _names(sig, "outputs") == grow_decoder_names(6)[1] == (
+        "logits", *(f"{n}{i}" for n in GROW_LAYER_OUTPUTS for i in layers)
+    )  # fmt: skip
     assert (
-        past
-        == [list(geometry.grow_shape(BATCH, PAST_LEN))] * 2
-        == [[6, BATCH, 4, PAST_LEN, 64]] * 2
+        GROW_LAYER_INPUTS == GROW_DECODER_INPUTS[2:] == ("cross_k", "cross_v", "past_k", "past_v")
     )
-    assert present == [[6, BATCH, 4, PRESENT_LEN, 64]] * 2
-    # Everything but the cache is the static decoder's, minus pos.
+    assert GROW_LAYER_OUTPUTS == GROW_DECODER_OUTPUTS[1:] == ("present_k", "present_v")
+    geometry = CacheGeometry.of(CONFIG)
+    shapes = {s["name"]: s["shape"] for s in [*sig["inputs"], *sig["outputs"]]}
+    assert (
+        shapes["past_k_5"] == list(geometry.grow_shape(BATCH, PAST_LEN)) == [BATCH, 4, PAST_LEN, 64]
+    )
+    assert shapes["present_v_0"] == [BATCH, 4, PRESENT_LEN, 64]
+    assert shapes["cross_v_3"] == [BATCH, 4, SRC_LEN, 64]
+    # A layer's cross K/V is the static decoder's stacked one without the layer axis.
     static = {s["name"]: s for s in onnx_signatures(CONFIG)["decoder"]["inputs"]}
-    for spec in sig["inputs"][:-2]:
+    assert shapes["cross_k_0"] == static["cross_k"]["shape"][1:]
+    for spec in sig["inputs"][:2]:
         assert spec == static[spec["name"]]
-    assert sig["outputs"][0] == onnx_signatures(CONFIG)["decoder"]["outputs"][0]
 
 
 @pytest.mark.parametrize("mask_dtype", ["bool", "int64"])

@@ -7,6 +7,16 @@ export const FORMAT_VERSION = 1;
 
 export class ArtifactError extends Error {}
 
+/** The growing decoder's input and output names in graph order, one cross K/V and cache tensor
+ * per decoder layer: lingolite.signatures.grow_decoder_names. */
+export function growDecoderNames(layers) {
+  const layerNames = (name) => Array.from({ length: layers }, (_, i) => `${name}_${i}`);
+  return {
+    inputs: ["tokens", "src_mask", ...["cross_k", "cross_v", "past_k", "past_v"].flatMap(layerNames)],
+    outputs: ["logits", ...["present_k", "present_v"].flatMap(layerNames)],
+  };
+}
+
 function hex(buffer) {
   return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -89,14 +99,17 @@ export class Artifact {
   }
 
   /** Precision -> {encoder, decoder, cache} of the ONNX Runtime variants: the growing-cache
-   * decoder (files.decoder_grow) when the variant has one, as runtime/onnx_backend.py's "auto". */
+   * decoder (files.decoder_grow) when the variant has one with per-layer inputs (its manifest
+   * signature), as runtime/onnx_backend.py's "auto"; else the static decoder. */
   onnxVariants() {
     const out = {};
+    const growInputs = JSON.stringify(growDecoderNames(this.manifest.model?.n_decoder_layers ?? 0).inputs);
     for (const [name, v] of Object.entries(this.manifest.variants)) {
       if (v?.backend !== "onnxruntime") continue;
       const files = v.files ?? {};
       if (!files.encoder || !files.decoder) throw new ArtifactError(`variant "${name}" names no encoder or decoder file`);
-      const grow = Boolean(files.decoder_grow);
+      const recorded = (v.signatures?.decoder_grow?.inputs ?? []).map((spec) => spec?.name);
+      const grow = Boolean(files.decoder_grow) && JSON.stringify(recorded) === growInputs;
       out[v.precision] = {
         encoder: checkName(files.encoder, `variant ${name} encoder`),
         decoder: grow ? checkName(files.decoder_grow, `variant ${name} decoder_grow`) : checkName(files.decoder, `variant ${name} decoder`),

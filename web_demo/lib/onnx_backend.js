@@ -4,17 +4,25 @@
 // - static (decoder.onnx): tokens (b, 1), pos (1,), src_mask, cross K/V and the self cache
 //   (L, b, h_kv, max_tgt_len, d) the previous step returned, zeros at the start; the step writes
 //   slot pos and returns the whole cache.
-// - growing (decoder.grow.onnx, used when the variant has it): no pos; past_k/past_v hold exactly
-//   the pos positions fed before (length 0 at the start) and present_k/present_v one more, so a
-//   step reads and writes what the sentence has, not max_tgt_len slots.
+// - growing (decoder.grow.onnx, used when the variant has it): no pos; one tensor per decoder
+//   layer i (cross_k_i, cross_v_i, past_k_i, past_v_i -> present_k_i, present_v_i, each
+//   (b, h_kv, length, d)); past holds exactly the pos positions fed before (length 0 at the start)
+//   and present one more, so a step reads and writes what the sentence has, not max_tgt_len
+//   slots. As in runtime/onnx_backend.py the cache is 2L one-layer stacks (1, b, h_kv, t, d), K of
+//   every layer then V, and each per-layer input is a view (subarray) of a stacked tensor.
 import * as ort from "onnxruntime-web";
+import { growDecoderNames } from "./artifact.js";
 
 export { ort };
 
 const ENCODER_OUTPUTS = ["cross_k", "cross_v"];
 const DECODER_OUTPUTS = ["logits", "new_self_k", "new_self_v"];
-const GROW_INPUTS = ["tokens", "src_mask", "cross_k", "cross_v", "past_k", "past_v"];
-const GROW_OUTPUTS = ["logits", "present_k", "present_v"];
+/** Layer i of a stacked (L, ...) tensor: a view of its data, dims without the first. */
+function layerOf(tensor, i) {
+  const inner = tensor.dims.slice(1);
+  const size = inner.reduce((a, b) => a * b, 1);
+  return new ort.Tensor(tensor.type, tensor.data.subarray(i * size, (i + 1) * size), inner);
+}
 
 /** The session options of runtime/onnx_backend.session_options, for the wasm provider. */
 export const SESSION_OPTIONS = {
@@ -43,13 +51,11 @@ export function takeRows(tensor, rows, axis) {
   return new ort.Tensor(tensor.type, out, newDims);
 }
 
-/** The inputs both decoders take: this step's tokens (rows, 1) and the encoder's memory. */
+/** The inputs both decoders take: this step's tokens (rows, 1) and the source mask. */
 function stepFeeds(tokens, memory) {
   return {
     tokens: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [tokens.length, 1]),
     src_mask: memory.srcMask,
-    cross_k: memory.crossK,
-    cross_v: memory.crossV,
   };
 }
 
@@ -64,11 +70,12 @@ export class OnnxBackend {
     this.maxTgtLen = model.max_tgt_len;
     this.maxSrcLen = model.max_src_len;
     const grow = cache === "grow";
+    this.growNames = growDecoderNames(model.n_decoder_layers);
     const missing = [
       ...["src_ids", "src_mask"].filter((n) => !encoder.inputNames.includes(n)).map((n) => `encoder input ${n}`),
       ...ENCODER_OUTPUTS.filter((n) => !encoder.outputNames.includes(n)).map((n) => `encoder output ${n}`),
-      ...(grow ? GROW_INPUTS : []).filter((n) => !decoder.inputNames.includes(n)).map((n) => `decoder input ${n}`),
-      ...(grow ? GROW_OUTPUTS : DECODER_OUTPUTS).filter((n) => !decoder.outputNames.includes(n)).map((n) => `decoder output ${n}`),
+      ...(grow ? this.growNames.inputs : []).filter((n) => !decoder.inputNames.includes(n)).map((n) => `decoder input ${n}`),
+      ...(grow ? this.growNames.outputs : DECODER_OUTPUTS).filter((n) => !decoder.outputNames.includes(n)).map((n) => `decoder output ${n}`),
     ];
     if (missing.length) throw new Error(`the graphs lack ${missing.join(", ")}`);
   }
@@ -100,11 +107,15 @@ export class OnnxBackend {
   }
 
   /** The start state: zeros (n_decoder_layers, rows, n_kv_heads, max_tgt_len, head_dim), as
-   * search.zero_cache, or for the growing cache the same with length 0. */
+   * search.zero_cache; for the growing cache 2L empty one-layer stacks (1, rows, n_kv_heads, 0,
+   * head_dim), as runtime/onnx_backend.py. */
   initCache(rows) {
     const m = this.model;
-    const length = this.cache === "grow" ? 0 : m.max_tgt_len;
-    const dims = [m.n_decoder_layers, rows, m.n_kv_heads, length, Math.floor(m.d_model / m.n_heads)];
+    const headDim = Math.floor(m.d_model / m.n_heads);
+    if (this.cache === "grow") {
+      return Array.from({ length: 2 * m.n_decoder_layers }, () => new ort.Tensor("float32", new Float32Array(0), [1, rows, m.n_kv_heads, 0, headDim]));
+    }
+    const dims = [m.n_decoder_layers, rows, m.n_kv_heads, m.max_tgt_len, headDim];
     const size = dims.reduce((a, b) => a * b, 1);
     return [new ort.Tensor("float32", new Float32Array(size), dims), new ort.Tensor("float32", new Float32Array(size), dims)];
   }
@@ -117,6 +128,8 @@ export class OnnxBackend {
     if (this.cache === "grow") return this.growStep(tokens, pos, memory, cache);
     const feeds = {
       ...stepFeeds(tokens, memory),
+      cross_k: memory.crossK,
+      cross_v: memory.crossV,
       pos: new ort.Tensor("int64", BigInt64Array.from([BigInt(pos)]), [1]),
       self_k: cache[0],
       self_v: cache[1],
@@ -127,13 +140,25 @@ export class OnnxBackend {
 
   /** The growing-cache rule: the cache holds exactly the pos positions fed before. */
   async growStep(tokens, pos, memory, cache) {
+    const layers = this.model.n_decoder_layers;
+    if (cache.length !== 2 * layers) {
+      throw new Error(`the growing cache holds ${cache.length} tensors, expected ${2 * layers} (K then V of every decoder layer); feed the cache initCache returned`);
+    }
     const length = cache[0].dims[3];
     if (length !== pos) {
       throw new Error(`the growing cache holds ${length} positions but the step is at pos ${pos}; feed the cache returned by the previous step`);
     }
-    const feeds = { ...stepFeeds(tokens, memory), past_k: cache[0], past_v: cache[1] };
-    const out = await this.decoder.run(feeds, GROW_OUTPUTS);
-    return { logits: out.logits.data, vocab: out.logits.dims[1], cache: [out.present_k, out.present_v] };
+    const { inputs, outputs } = this.growNames;
+    const values = [
+      ...Array.from({ length: layers }, (_, i) => layerOf(memory.crossK, i)),
+      ...Array.from({ length: layers }, (_, i) => layerOf(memory.crossV, i)),
+      ...cache.map((t) => layerOf(t, 0)),
+    ];
+    const feeds = stepFeeds(tokens, memory);
+    values.forEach((value, i) => { feeds[inputs[2 + i]] = value; });
+    const out = await this.decoder.run(feeds, outputs);
+    const present = outputs.slice(1).map((name) => new ort.Tensor("float32", out[name].data, [1, ...out[name].dims]));
+    return { logits: out.logits.data, vocab: out.logits.dims[1], cache: present };
   }
 
   async release() {

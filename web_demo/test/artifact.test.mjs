@@ -21,7 +21,7 @@ function manifestFor(files, extra = {}) {
   );
   return {
     format_version: 1,
-    model: { max_tgt_len: 8 },
+    model: { max_tgt_len: 8, n_decoder_layers: 1 },
     tokenizer: { languages: ["de", "en", "fr"], vocab: "vocab.json" },
     variants: {
       "onnx-fp32": { backend: "onnxruntime", precision: "fp32", files: { encoder: "encoder.onnx", decoder: "decoder.onnx" } },
@@ -43,11 +43,20 @@ test("verified bytes, and every bad file named", async () => {
   const a = await open(FILES);
   assert.deepEqual(await a.json("vocab.json"), { a: 1 });
   assert.deepEqual(a.onnxVariants(), { fp32: { encoder: "encoder.onnx", decoder: "decoder.onnx", cache: "static" } });
-  const growVariants = {
-    "onnx-int8": { backend: "onnxruntime", precision: "int8", files: { encoder: "e.onnx", decoder: "d.onnx", decoder_grow: "d.grow.onnx" } },
-  };
+  const perLayer = ["tokens", "src_mask", "cross_k_0", "cross_v_0", "past_k_0", "past_v_0"];
+  const growVariant = (inputs) => ({
+    "onnx-int8": {
+      backend: "onnxruntime", precision: "int8",
+      files: { encoder: "e.onnx", decoder: "d.onnx", decoder_grow: "d.grow.onnx" },
+      signatures: { decoder_grow: { inputs: inputs.map((name) => ({ name })), outputs: [] } },
+    },
+  });
+  const growVariants = growVariant(perLayer);
   const grow = await open(FILES, { variants: growVariants });
   assert.deepEqual(grow.onnxVariants(), { int8: { encoder: "e.onnx", decoder: "d.grow.onnx", cache: "grow" } });
+  // A growing decoder with the earlier stacked inputs (cross_k, past_k, ...): the static one runs.
+  const stacked = await open(FILES, { variants: growVariant(["tokens", "src_mask", "cross_k", "cross_v", "past_k", "past_v"]) });
+  assert.deepEqual(stacked.onnxVariants(), { int8: { encoder: "e.onnx", decoder: "d.onnx", cache: "static" } });
   const escaping = { "onnx-int8": { ...growVariants["onnx-int8"], files: { encoder: "e.onnx", decoder: "d.onnx", decoder_grow: "../d.onnx" } } };
   await assert.rejects(async () => (await open(FILES, { variants: escaping })).onnxVariants(), /decoder_grow/);
   const tampered = await open(FILES, {}, { ...FILES, "encoder.onnx": Buffer.from("ENC") });
