@@ -35,8 +35,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from export.web import WEB_DEMO, build_site, make_server
-from lingolite.signatures import GROW_DECODER
+from lingolite.signatures import GROW_DECODER, model_config
 from runtime.manifest import load_manifest
+from runtime.onnx_backend import choose_cache
 from runtime.translator import Translator
 
 log = logging.getLogger("benchmarks.web")
@@ -134,9 +135,10 @@ def run(
                                  "tgt": "de", "texts": [SCREENSHOT_TEXT]})  # fmt: skip
         browser = drive(spec, work)
         server.shutdown()
-        # The graphs the page fetches: the growing-cache decoder when the variant has one.
-        decoders = {p: GROW_DECODER if GROW_DECODER in variants[p].files else "decoder"
-                    for p in precisions}  # fmt: skip
+        # The graphs the page fetches: the decoder the page picks, as the runtime's "auto".
+        layers = model_config(manifest.model).n_decoder_layers
+        decoders = {p: GROW_DECODER if choose_cache(variants[p], "auto", layers) == "grow"
+                    else "decoder" for p in precisions}  # fmt: skip
         graphs = {p: sorted(variants[p].files[r].name for r in ("encoder", decoders[p]))
                   for p in precisions}  # fmt: skip
         download = download_bytes(site, browser["requests"], graphs)
