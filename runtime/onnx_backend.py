@@ -23,6 +23,7 @@ Runtime would otherwise read any file the ``location`` points at.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ from lingolite.signatures import (
     onnx_signatures,
 )
 from runtime.manifest import ArtifactError, Manifest, Variant
+
+log = logging.getLogger("runtime.onnx_backend")
 
 BACKEND = "onnxruntime"
 # ``cache`` choices of :class:`OnnxBackend`: "auto" or one of CACHE_KINDS.
@@ -169,6 +172,13 @@ def choose_cache(variant: Variant, cache: str, layers: int) -> str:
             "decode with the static cache"
         )
     if cache == "auto":
+        if has_grow and not current:
+            log.warning(
+                "variant %r: its growing-cache decoder takes stacked (L, b, ...) inputs, the form "
+                "before per-layer inputs; decoding with the static decoder (slower at batch > 1): "
+                "re-export the folder to use the growing one",
+                variant.name,
+            )
         return "grow" if has_grow and current else "static"
     return cache
 

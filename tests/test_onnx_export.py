@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import functools
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -427,7 +428,9 @@ def test_an_export_without_the_grow_decoder_still_loads(toy_copy_onnx: Path) -> 
     assert translate_main([*args, "--onnx-cache", "grow"]) == 2
 
 
-def test_a_grow_decoder_with_stacked_inputs_is_not_used(toy_copy_onnx: Path) -> None:
+def test_a_grow_decoder_with_stacked_inputs_is_not_used(
+    toy_copy_onnx: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """An export from before the per-layer growing decoder (its manifest signature names stacked
     ``cross_k``, ``past_k``, ...): auto decodes with the static decoder; forcing the growing one
     is a clear error that says to re-export."""
@@ -441,8 +444,11 @@ def test_a_grow_decoder_with_stacked_inputs_is_not_used(toy_copy_onnx: Path) -> 
     ]
     path.write_text(json.dumps(data))
     manifest = load_manifest(toy_copy_onnx)
-    backend = create_backend(manifest, "onnxruntime", "fp32", 1)
+    with caplog.at_level(logging.WARNING, logger="runtime.onnx_backend"):
+        backend = create_backend(manifest, "onnxruntime", "fp32", 1)
     assert isinstance(backend, OnnxBackend) and backend.cache == "static"
+    assert "'onnx-fp32': its growing-cache decoder takes stacked" in caplog.text
+    assert "re-export the folder" in caplog.text
     with pytest.raises(
         ArtifactError, match=r"takes stacked \(L, b, \.\.\.\) cross K/V .* re-export"
     ):
