@@ -238,8 +238,8 @@ _TENSOR_DIMS: dict[str, tuple[str | None, ...]] = {
     "new_self_k": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
     "new_self_v": ("n_decoder_layers", None, "n_kv_heads", "max_tgt_len", "head_dim"),
     "logits": (None, "vocab_size"),
-    # The growing cache (``decoder_grow``): its length is dynamic. Exports before per-layer I/O
-    # named it so (stacked); today's name one tensor per layer (see _layer_dims).
+    # The growing cache (``decoder_grow``): its length is dynamic. These stacked names are those
+    # of exports before per-layer I/O; today's exports name one tensor per layer (_tensor_dims).
     "past_k": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
     "past_v": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),
     "present_k": ("n_decoder_layers", None, "n_kv_heads", None, "head_dim"),

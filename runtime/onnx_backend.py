@@ -161,7 +161,8 @@ def choose_cache(variant: Variant, cache: str, layers: int) -> str:
     has_grow = GROW_DECODER in variant.files
     recorded = variant.signatures.get(GROW_DECODER, {}).get("inputs", [])
     current = [spec.get("name") for spec in recorded] == list(grow_decoder_names(layers)[0])
-    if cache == "grow" and not (has_grow and current):
+    usable = has_grow and current
+    if cache == "grow" and not usable:
         why = (
             "takes stacked (L, b, ...) cross K/V and cache, the form before per-layer inputs"
             if has_grow
@@ -179,7 +180,7 @@ def choose_cache(variant: Variant, cache: str, layers: int) -> str:
                 "re-export the folder to use the growing one",
                 variant.name,
             )
-        return "grow" if has_grow and current else "static"
+        return "grow" if usable else "static"
     return cache
 
 
