@@ -1,7 +1,8 @@
 """Score an exported artifact folder (any backend and precision) on a test set with sacreBLEU.
 
 ``python scripts/evaluate_artifacts.py --artifacts DIR --precision int8 --data DIR
---split newstest2018 --pairs en-de,de-en --beams 1,4 [--max-sentences N] [--out FILE.json]``
+--split newstest2018 --pairs en-de,de-en --beams 1,4 [--max-sentences N] [--threads N]
+[--out FILE.json]``
 
 The counterpart of ``python -m lingolite.evaluate`` (which scores the eager PyTorch checkpoint)
 for what users actually run: the same sources, cut to the model's source length the same way,
@@ -36,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beams", default="1,4")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-sentences", type=int)
+    p.add_argument("--threads", type=int, help="runtime intra-op threads (default: one per core)")
     p.add_argument("--out", type=Path, help="append the results to this JSON file")
     args = p.parse_args(argv)
-    translator = Translator.from_artifacts(args.artifacts, args.backend, args.precision)
+    translator = Translator.from_artifacts(
+        args.artifacts, args.backend, args.precision, threads=args.threads
+    )
     tok, backend = translator.tokenizer, translator.backend
     results = []
     for direction in parse_pairs(args.pairs):

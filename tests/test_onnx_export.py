@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib.util
 import json
 import logging
 import shutil
@@ -31,6 +32,7 @@ from export.sample import builtin_tokenizer, sample_texts
 from lingolite.checkpoint import load_pretrained, save_pretrained
 from lingolite.config import ModelConfig
 from lingolite.data import DataError, read_lines
+from lingolite.evaluate import evaluate
 from lingolite.generate import EagerBackend, translate_ids
 from lingolite.model import LingoLite
 from lingolite.search import Cache, FloatArray, Memory, SearchConfig, SearchError, decode_batch
@@ -466,6 +468,51 @@ def test_cache_is_refused_for_backends_without_one(toy_copy_onnx: Path) -> None:
 @pytest.fixture
 def toy_copy_onnx(toy_export: tuple[Path, Path], tmp_path: Path) -> Path:
     return Path(shutil.copytree(toy_export[0], tmp_path / "artifacts"))
+
+
+def load_script(name: str) -> Any:
+    """``scripts/NAME.py`` as a module (the folder is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_artifact_scores_match_the_eager_scores_line_for_line(
+    toy_export: tuple[Path, Path], toy_corpus_dir: Path, tmp_path: Path
+) -> None:
+    """``scripts/evaluate_artifacts.py`` on the fp32 export scores what ``lingolite.evaluate``
+    scores on its checkpoint (same sources, search and metrics); ``--out`` appends."""
+    artifacts, checkpoint = toy_export
+    out = tmp_path / "scores.json"
+    args = [
+        "--artifacts", str(artifacts), "--precision", "fp32", "--data", str(toy_corpus_dir),
+        "--split", "test_2016_flickr", "--pairs", "en-de,fr-en", "--beams", "1,2",
+        "--max-sentences", "12", "--threads", "1", "--out", str(out),
+    ]  # fmt: skip
+    script = load_script("evaluate_artifacts")
+    assert script.main(args) == 0
+    eager = evaluate(
+        checkpoint, toy_corpus_dir, pairs="en-de,fr-en", beams=(1, 2), max_sentences=12
+    )
+    runtime = json.loads(out.read_text())
+    assert (
+        [(r["direction"], r["beams"], r["sentences"]) for r in runtime]
+        == [(e.direction, e.num_beams, e.sentences) for e in eager]
+        == [("en-de", 1, 12), ("en-de", 2, 12), ("fr-en", 1, 12), ("fr-en", 2, 12)]
+    )
+    for r, e in zip(runtime, eager, strict=True):
+        assert (r["bleu"], r["bleu_lc"], r["chrf"]) == (
+            round(e.bleu, 2),
+            round(e.bleu_lc, 2),
+            round(e.chrf, 2),
+        ), r
+    assert any(r["chrf"] > 0 for r in runtime)
+    assert script.main(args) == 0
+    again = json.loads(out.read_text())
+    assert len(again) == 8 and [r["chrf"] for r in again[4:]] == [r["chrf"] for r in runtime]
 
 
 def test_toy_model_output_depends_on_the_source(
