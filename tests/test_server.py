@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lingolite.search import SearchConfig
+from lingolite.search import SearchConfig, TokenIds
 from lingolite.segment import Segment
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import TokenId, Tokenizer
 from runtime.onnx_backend import OnnxBackend
 from runtime.server import (
     API_KEYS_ENV,
@@ -87,7 +87,8 @@ class FakeTranslator:
         if max_length is not None and max_length > self.max_tgt_len:
             raise ValueError(f"max_length must be in [1, {self.max_tgt_len}], got {max_length}")
         units = tuple(
-            Unit(i, 0, [TAG_BASE + LANGS.index(tgt), *map(ord, t)]) for i, t in enumerate(texts)
+            Unit(i, 0, [TokenId(TAG_BASE + LANGS.index(tgt)), *map(TokenId, map(ord, t))])
+            for i, t in enumerate(texts)
         )
         config = SearchConfig(max_length=max_length or self.max_tgt_len, num_beams=num_beams)
         segmented = tuple((Segment(t, True),) for t in texts)
@@ -95,7 +96,7 @@ class FakeTranslator:
 
     def decode_units(
         self,
-        sources: Sequence[list[int]],
+        sources: Sequence[TokenIds],
         config: SearchConfig,
         *,
         num_hypotheses: int = 1,

@@ -31,6 +31,7 @@ from lingolite.search import (
     Memory,
     SearchCancelled,
     SearchConfig,
+    TokenIds,
 )
 from lingolite.segment import segment
 from lingolite.tokenizer import Tokenizer
@@ -189,7 +190,7 @@ class StopOnlyTranslator(FakeTranslator):
 
     def decode_units(
         self,
-        sources: Sequence[list[int]],
+        sources: Sequence[TokenIds],
         config: SearchConfig,
         *,
         num_hypotheses: int = 1,
