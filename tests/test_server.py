@@ -34,6 +34,7 @@ from runtime.server import (
     main,
     match_api_key,
     settings_from_args,
+    uvicorn_options,
 )
 from runtime.translator import Plan, ScoredHyp, Translator, Unit, UnitResult
 
@@ -368,6 +369,28 @@ def test_default_bind_is_loopback_and_exposed_hosts_need_keys(tmp_path: Path) ->
         main(["--artifacts", str(tmp_path), "--host", "::"])
     with pytest.raises(ServerConfigError, match="at least 16 characters"):
         create_app(FakeTranslator(), ServerSettings(api_keys=("short",)))
+
+
+def serve_fake(monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict[str, Any]:
+    """Run main() with the fake translator in place of an artifact folder, up to the point where
+    it would start uvicorn: what it passes to uvicorn.run (the app and the options)."""
+    served: dict[str, Any] = {}
+    monkeypatch.setattr("runtime.server.load_translator", lambda *args: FakeTranslator())
+    # Its LogFloodFilter would stay on pytest's capture handler for the rest of the session.
+    monkeypatch.setattr("runtime.server.configure_logging", lambda: None)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    main(["--artifacts", "unused", *argv])
+    return served
+
+
+def test_uvicorn_gets_no_server_and_no_date_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert uvicorn_options(ServerSettings())["server_header"] is False
+    assert uvicorn_options(ServerSettings())["date_header"] is False
+    served = serve_fake(monkeypatch)
+    app = served.pop("app")
+    config = uvicorn.Config(app, **served)  # what uvicorn.run(app, **served) builds
+    assert (config.host, config.port) == ("127.0.0.1", 5000)
+    assert config.server_header is False and config.date_header is False
 
 
 # --- Timeout and concurrency -----------------------------------------------------------------
