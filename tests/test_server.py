@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import threading
 import time
@@ -29,6 +30,7 @@ from runtime.server import (
     ServerSettings,
     build_parser,
     create_app,
+    is_loopback,
     load_api_keys,
     load_translator,
     main,
@@ -383,6 +385,26 @@ def serve_fake(monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict[str, Any]:
     return served
 
 
+def test_default_rate_limits_of_the_settings_and_the_command_line(tmp_path: Path) -> None:
+    defaults = ServerSettings()
+    assert (defaults.rate_limit, defaults.global_rate_limit) == ("60/minute", "600/minute")
+    args = build_parser().parse_args(["--artifacts", str(tmp_path)])
+    assert (args.rate_limit, args.global_rate_limit) == ("60/minute", "600/minute")
+    settings = settings_from_args(args, {})
+    assert (settings.rate_limit, settings.global_rate_limit) == ("60/minute", "600/minute")
+    off = ["--artifacts", str(tmp_path), "--rate-limit", "off", "--global-rate-limit", "Off"]
+    settings = settings_from_args(build_parser().parse_args(off), {})
+    assert (settings.rate_limit, settings.global_rate_limit) == (None, None)
+
+
+def test_the_default_rate_limit_refuses_the_61st_request_of_a_minute() -> None:
+    client = client_for(settings=ServerSettings())
+    assert [client.get("/languages").status_code for _ in range(60)] == [200] * 60
+    r = client.get("/languages")
+    assert "60 per 1 minute" in assert_error(r, 429, "rate_limited")
+    assert client.get("/health").status_code == 200  # exempt
+
+
 def test_uvicorn_gets_no_server_and_no_date_header(monkeypatch: pytest.MonkeyPatch) -> None:
     assert uvicorn_options(ServerSettings())["server_header"] is False
     assert uvicorn_options(ServerSettings())["date_header"] is False
@@ -391,6 +413,48 @@ def test_uvicorn_gets_no_server_and_no_date_header(monkeypatch: pytest.MonkeyPat
     config = uvicorn.Config(app, **served)  # what uvicorn.run(app, **served) builds
     assert (config.host, config.port) == ("127.0.0.1", 5000)
     assert config.server_header is False and config.date_header is False
+
+
+def test_is_loopback() -> None:
+    assert all(map(is_loopback, ["127.0.0.1", "127.8.9.10", "::1", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.0.2.1", "2001:db8::1", "example.org"]))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])
+def test_a_non_loopback_bind_with_api_keys_logs_a_warning(
+    host: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(API_KEYS_ENV, f"{KEY_A},{KEY_B}")
+    monkeypatch.setattr(caplog.handler, "filters", [])  # a flood filter an earlier main() left
+    with caplog.at_level(logging.INFO, logger="runtime.server"):
+        served = serve_fake(monkeypatch, "--host", host)  # uvicorn.run is a stub: nothing binds
+    assert served["host"] == host
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.levelname, r.getMessage()) for r in warnings] == [
+        (
+            "runtime.server",
+            "WARNING",
+            f"binding {host}: the server is reachable from other machines "
+            "(API keys required: 2 configured)",
+        )
+    ]
+
+
+@pytest.mark.parametrize("keys", [None, KEY_A])
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_a_loopback_bind_logs_no_warning(
+    host: str, keys: str | None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if keys is not None:
+        monkeypatch.setenv(API_KEYS_ENV, keys)
+    else:
+        monkeypatch.delenv(API_KEYS_ENV, raising=False)
+    monkeypatch.setattr(caplog.handler, "filters", [])  # a flood filter an earlier main() left
+    with caplog.at_level(logging.INFO, logger="runtime.server"):
+        served = serve_fake(monkeypatch, "--host", host)
+    assert served["host"] == host
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any(r.getMessage().startswith("loaded unused") for r in caplog.records)  # it ran
 
 
 # --- Timeout and concurrency -----------------------------------------------------------------
