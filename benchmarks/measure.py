@@ -45,7 +45,7 @@ from lingolite.search import (
     generate,
     pad_batch,
 )
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import TokenId, Tokenizer
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,9 @@ class Runner(Protocol):
 
 @dataclass(frozen=True)
 class SpecialIds:
-    bos: int
-    eos: int
-    pad: int
+    bos: TokenId
+    eos: TokenId
+    pad: TokenId
 
 
 class SearchRunner:
@@ -194,7 +194,7 @@ class CT2Runner:
 
         folder = model_folder(load_manifest(artifacts), precision)
         self.pieces = read_vocabulary(folder / FILES["vocabulary"])
-        self.ids = {piece: i for i, piece in enumerate(self.pieces)}
+        self.ids = {piece: TokenId(i) for i, piece in enumerate(self.pieces)}
         self.translator = ctranslate2.Translator(
             str(folder),
             device="cpu",

@@ -74,7 +74,7 @@ from export.common import (
 )
 from lingolite.config import ModelConfig
 from lingolite.model import LingoLite
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import TokenId, Tokenizer
 from runtime.ctranslate2_backend import BACKEND, FILES, QUANTIZATION
 from runtime.manifest import Manifest, write_manifest
 
@@ -96,7 +96,7 @@ def model_dir(precision: str) -> str:
 
 def vocabulary(tokenizer: Tokenizer, vocab_size: int) -> list[str]:
     """One token string per model id: the tokenizer's pieces in id order, then ``<unused_N>``."""
-    pieces = [tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size)]
+    pieces = [tokenizer.id_to_piece(TokenId(i)) for i in range(tokenizer.vocab_size)]
     return pieces + [UNUSED_PIECE.format(i) for i in range(len(pieces), vocab_size)]
 
 

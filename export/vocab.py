@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -63,7 +63,7 @@ def _piece_type_names() -> dict[int, str]:
 def vocab_from_model_proto(
     model_proto: bytes,
     languages: Sequence[str] = (),
-    lang_ids: dict[str, int] | None = None,
+    lang_ids: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The contents of ``vocab.json`` for a serialized unigram SentencePiece model."""
     proto = spm_pb.ModelProto()

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lingolite.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TokenId
+
 
 class ConfigError(ValueError):
     """A model config with one or more invalid fields; the message lists all of them."""
@@ -18,6 +20,7 @@ class ConfigError(ValueError):
 
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "int": int, "float": (int, float), "bool": bool, "str": str,
+    "TokenId": int,  # a NewType of int: a plain int at run time
 }  # fmt: skip
 
 # Upper bounds on the sizes, checked before anything is allocated: far above any LingoLite model
@@ -74,10 +77,10 @@ class ModelConfig:
     dropout: float = 0.1
     # Share the embedding matrix between encoder input, decoder input and output projection.
     tie_embeddings: bool = True
-    pad_id: int = 0
-    bos_id: int = 1
-    eos_id: int = 2
-    unk_id: int = 3
+    pad_id: TokenId = PAD_ID
+    bos_id: TokenId = BOS_ID
+    eos_id: TokenId = EOS_ID
+    unk_id: TokenId = UNK_ID
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:

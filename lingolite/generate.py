@@ -21,6 +21,7 @@ from lingolite.search import (
     generate,
     pad_batch,
 )
+from lingolite.tokenizer import TokenId
 
 
 class EagerBackend:
@@ -87,7 +88,7 @@ class RecomputeBackend(EagerBackend):
 
 
 def translate_ids(
-    model: LingoLite, sources: Sequence[Sequence[int]], config: SearchConfig | None = None
+    model: LingoLite, sources: Sequence[Sequence[TokenId]], config: SearchConfig | None = None
 ) -> list[TokenIds]:
     """Decode source id lists (each ``[<2xx>] + pieces + [eos]``) with the eager model.
 

@@ -1,9 +1,10 @@
 """Decoding algorithms (greedy, sampling, beam search), written once over a backend interface.
 
-PyTorch-free (numpy only): eager PyTorch, ONNX Runtime and ExecuTorch are backends that implement
-:class:`Seq2SeqBackend`; the search code here never knows which one it drives. A runtime with its
-own search in native code (CTranslate2) is a :class:`SentenceBackend` instead: it takes the same
-:class:`SearchConfig`, and :func:`decode_batch` drives either kind.
+PyTorch-free (numpy, and :data:`~lingolite.tokenizer.TokenId` for the ids it takes and returns):
+eager PyTorch, ONNX Runtime and ExecuTorch are backends that implement :class:`Seq2SeqBackend`;
+the search code here never knows which one it drives. A runtime with its own search in native
+code (CTranslate2) is a :class:`SentenceBackend` instead: it takes the same :class:`SearchConfig`,
+and :func:`decode_batch` drives either kind.
 
 The cache rule, as every backend must honour it (the model defines it in
 ``lingolite.model.write_cache``; this module is the one place a runtime applies it):
@@ -54,11 +55,12 @@ import numpy.typing as npt
 
 from lingolite.config import ModelConfig
 from lingolite.signatures import CacheGeometry
+from lingolite.tokenizer import TokenId
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float32]
-TokenIds = list[int]
+TokenIds = list[TokenId]
 Cache = tuple[npt.NDArray[np.generic], ...]
 
 # Every cache array is laid out (layers, batch, ...): rows are reordered along axis 1.
@@ -248,7 +250,9 @@ def check_source(src_ids: IntArray, src_mask: BoolArray, max_src_len: int) -> No
         )
 
 
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[IntArray, BoolArray]:
+def pad_batch(
+    sequences: Sequence[Sequence[TokenId]], pad_id: TokenId
+) -> tuple[IntArray, BoolArray]:
     """Right-pad id lists into ``(b, s)`` ids and a boolean mask (True on real tokens)."""
     if not sequences or any(len(s) == 0 for s in sequences):
         raise SearchError("every source sequence needs at least one token")
@@ -266,9 +270,9 @@ def generate(
     src_ids: IntArray,
     src_mask: BoolArray,
     *,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
+    bos_id: TokenId,
+    eos_id: TokenId,
+    pad_id: TokenId,
     config: SearchConfig | None = None,
     should_stop: StopCheck | None = None,
 ) -> list[TokenIds]:
@@ -304,8 +308,9 @@ def generate(
             logprobs=False,
         )  # fmt: skip
         for step in steps:
-            for row in np.flatnonzero(step.live & (step.tokens != eos_id)):
-                out[row].append(int(step.tokens[row]))
+            tokens = as_token_ids(step.tokens)
+            for row in np.flatnonzero(step.live & (step.tokens != eos_id)).tolist():
+                out[row].append(tokens[row])
         return out
     nbest = generate_nbest(
         backend, src_ids, src_mask, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, config=config,
@@ -327,9 +332,9 @@ def generate_nbest(
     src_ids: IntArray,
     src_mask: BoolArray,
     *,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
+    bos_id: TokenId,
+    eos_id: TokenId,
+    pad_id: TokenId,
     config: SearchConfig | None = None,
     num_hypotheses: int = 1,
     should_stop: StopCheck | None = None,
@@ -352,12 +357,13 @@ def generate_nbest(
     logp = np.zeros((batch,), dtype=np.float64)
     ended = np.zeros((batch,), dtype=np.bool_)
     for step in _steps(backend, src_ids, src_mask, bos_id, eos_id, pad_id, config, should_stop):
+        tokens = as_token_ids(step.tokens)
         for row in np.flatnonzero(step.live):
             logp[row] += step.logprobs[row]
-            if step.tokens[row] == eos_id:
+            if tokens[row] == eos_id:
                 ended[row] = True
             else:
-                out[row].append(int(step.tokens[row]))
+                out[row].append(tokens[row])
     return [
         [
             Hypothesis(
@@ -374,9 +380,9 @@ def generate_stream(
     src_ids: IntArray,
     src_mask: BoolArray,
     *,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
+    bos_id: TokenId,
+    eos_id: TokenId,
+    pad_id: TokenId,
     config: SearchConfig | None = None,
     should_stop: StopCheck | None = None,
 ) -> Iterator[Step]:
@@ -409,9 +415,9 @@ def decode_batch(
     backend: Seq2SeqBackend | SentenceBackend,
     sources: Sequence[TokenIds],
     *,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
+    bos_id: TokenId,
+    eos_id: TokenId,
+    pad_id: TokenId,
     config: SearchConfig | None = None,
     should_stop: StopCheck | None = None,
 ) -> list[TokenIds]:
@@ -437,9 +443,9 @@ def decode_batch_nbest(
     backend: Seq2SeqBackend | SentenceBackend,
     sources: Sequence[TokenIds],
     *,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
+    bos_id: TokenId,
+    eos_id: TokenId,
+    pad_id: TokenId,
     config: SearchConfig | None = None,
     num_hypotheses: int = 1,
     should_stop: StopCheck | None = None,
@@ -472,9 +478,9 @@ def _steps(
     backend: Seq2SeqBackend,
     src_ids: IntArray,
     src_mask: BoolArray,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
+    bos_id: TokenId,
+    eos_id: TokenId,
+    pad_id: TokenId,
     config: SearchConfig,
     should_stop: StopCheck | None = None,
     *,
@@ -546,6 +552,13 @@ def sample_tokens(
     probs /= probs.sum(axis=-1, keepdims=True)
     choice = np.array([rng.choice(vocab, p=row) for row in probs], dtype=np.int64)
     return np.take_along_axis(order, choice[:, None], axis=-1)[:, 0].astype(np.int64)
+
+
+def as_token_ids(tokens: IntArray) -> list[TokenId]:
+    """The ids of a ``(b,)`` token array as a list of :data:`~lingolite.tokenizer.TokenId`: the
+    one place where decoded ids leave numpy (one ``tolist`` per step, no per-token work)."""
+    ids: list[TokenId] = tokens.tolist()
+    return ids
 
 
 def take_rows(cache: Cache, rows: IntArray) -> Cache:
@@ -637,8 +650,8 @@ class _Hypotheses:
 def _beam_search(
     backend: Seq2SeqBackend,
     memory: Memory,
-    bos_id: int,
-    eos_id: int,
+    bos_id: TokenId,
+    eos_id: TokenId,
     config: SearchConfig,
     should_stop: StopCheck | None = None,
 ) -> list[_Hypotheses]:
@@ -666,16 +679,19 @@ def _beam_search(
         length = pos + 1  # generated tokens including the one chosen now
         keep: list[int] = []  # positions in ``sentences`` of those still searching
         next_rows: list[int] = []
-        next_tokens: list[int] = []
+        next_tokens: TokenIds = []
         next_scores: list[float] = []
         next_prefixes: list[TokenIds] = []
         for i, r in enumerate(sentences.tolist()):
-            slots: list[tuple[int, int, float, TokenIds]] = []
+            slots: list[tuple[int, TokenId, float, TokenIds]] = []
             lo = int(found.starts[i])
             hi = min(int(found.starts[i + 1]), lo + 2 * k)
-            picked = zip(found.flat[lo:hi].tolist(), found.scores[lo:hi].tolist(), strict=True)
-            for flat, score in picked:
-                src_row, token = i * k + flat // vocab, flat % vocab
+            beams, cand = np.divmod(found.flat[lo:hi], vocab)
+            picked = zip(
+                beams.tolist(), as_token_ids(cand), found.scores[lo:hi].tolist(), strict=True
+            )
+            for beam, token, score in picked:
+                src_row = i * k + beam
                 if token == eos_id:
                     normed = length_normalised(score, length, config.length_penalty)
                     finished[r].add(normed, prefixes[src_row])

@@ -41,7 +41,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NewType
 
 import sentencepiece as spm
 
@@ -49,13 +49,16 @@ from lingolite.utils import read_json_object
 
 logger = logging.getLogger(__name__)
 
-TokenId: TypeAlias = int
-"""An index into the tokenizer vocabulary (as opposed to a language index or a position)."""
+TokenId = NewType("TokenId", int)
+"""An index into the tokenizer vocabulary (as opposed to a language index, a length or a
+position). A distinct type for mypy, a plain ``int`` at run time: ids become ``TokenId`` where
+they leave SentencePiece (here) or an array (:func:`lingolite.search.as_token_ids`), and a bare
+``int`` passed where a token id is expected is a type error."""
 
-PAD_ID: Final = 0
-BOS_ID: Final = 1
-EOS_ID: Final = 2
-UNK_ID: Final = 3
+PAD_ID: Final = TokenId(0)
+BOS_ID: Final = TokenId(1)
+EOS_ID: Final = TokenId(2)
+UNK_ID: Final = TokenId(3)
 PAD_PIECE: Final = "<pad>"
 BOS_PIECE: Final = "<s>"
 EOS_PIECE: Final = "</s>"
@@ -146,7 +149,8 @@ class Tokenizer:
                 f"fewer than the {UNK_ID + 1} special ones"
             )
         self._lang_ids = {
-            lang: self._sp.piece_to_id(self.lang_tag(lang)) for lang in self._languages
+            lang: TokenId(int(self._sp.piece_to_id(self.lang_tag(lang))))
+            for lang in self._languages
         }
         problems = self._check_model()
         if problems:
@@ -283,12 +287,13 @@ class Tokenizer:
 
     def piece_to_id(self, piece: str) -> TokenId:
         """The id of ``piece``, or ``unk_id`` if the vocabulary does not contain it."""
-        return int(self._sp.piece_to_id(piece))
+        return TokenId(int(self._sp.piece_to_id(piece)))
 
     # ------------------------------------------------------------------ encoding
 
     def encode(self, text: str) -> list[TokenId]:
         """Pieces of ``text`` only: no bos, eos or language tag."""
+        # SentencePiece's ids (Python ints) become TokenIds here, where they enter LingoLite.
         return list(self._sp.encode(text))
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[TokenId]]:
@@ -313,10 +318,10 @@ class Tokenizer:
 
     def decode(self, ids: Sequence[TokenId]) -> str:
         """Text of ``ids``, dropping pad, bos, eos and language tags; unk decodes as ``" ⁇ "``."""
-        ids = [int(i) for i in ids]
-        self._check_ids(ids)
+        plain = [int(i) for i in ids]  # numpy integers too
+        self._check_ids(plain)
         skip = {PAD_ID, BOS_ID, EOS_ID, *self._lang_ids.values()}
-        return str(self._sp.decode([i for i in ids if i not in skip]))
+        return str(self._sp.decode([i for i in plain if i not in skip]))
 
     def decode_batch(self, batch: Sequence[Sequence[TokenId]]) -> list[str]:
         return [self.decode(ids) for ids in batch]

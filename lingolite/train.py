@@ -98,7 +98,7 @@ from lingolite.data import (
 )
 from lingolite.model import LingoLite
 from lingolite.plotting import plot_curves, read_metrics
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import TokenId, Tokenizer
 from lingolite.utils import atomic_directory, set_seed
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ def clip_gradients(parameters: Sequence[nn.Parameter], max_norm: float) -> Tenso
     return torch.nn.utils.get_total_norm([p.grad for p in grads if p.grad is not None])
 
 
-def token_loss_sum(logits: Tensor, target: Tensor, pad_id: int, smoothing: float) -> Tensor:
+def token_loss_sum(logits: Tensor, target: Tensor, pad_id: TokenId, smoothing: float) -> Tensor:
     """Sum over real target tokens of the (label-smoothed) cross entropy, in float32.
 
     logits ``(b, t, V)``, target ``(b, t)``; positions whose target is ``pad_id`` count nothing.
@@ -331,8 +331,8 @@ def token_loss_sum(logits: Tensor, target: Tensor, pad_id: int, smoothing: float
 
 
 def validation_loss(
-    model: nn.Module, examples: Sequence[Example], *, max_tokens: int, pad_id: int, bos_id: int,
-    device: torch.device, amp: bool = False,
+    model: nn.Module, examples: Sequence[Example], *, max_tokens: int, pad_id: TokenId,
+    bos_id: TokenId, device: torch.device, amp: bool = False,
 ) -> ValLoss:  # fmt: skip
     """NLL per real target token (``tgt_out != pad``) over every example, in eval mode."""
     if not examples:

@@ -40,7 +40,7 @@ import ctranslate2
 
 from lingolite.search import SearchConfig, SearchError, TokenIds
 from lingolite.signatures import model_config
-from lingolite.tokenizer import Tokenizer, TokenizerError
+from lingolite.tokenizer import TokenId, Tokenizer, TokenizerError
 from lingolite.utils import loads_json
 from runtime.manifest import ArtifactError, Manifest
 
@@ -124,7 +124,7 @@ class CT2Backend:
         wrong = [
             i
             for i, piece in enumerate(self._pieces[: tokenizer.vocab_size])
-            if tokenizer.id_to_piece(i) != piece
+            if tokenizer.id_to_piece(TokenId(i)) != piece
         ]
         if wrong:
             problems.append(f"the vocabulary disagrees with the tokenizer at ids {wrong[:10]!r}")
@@ -132,7 +132,8 @@ class CT2Backend:
             problems.append("the vocabulary has duplicate tokens")
         if problems:
             raise ArtifactError(f"refusing {folder}: " + "; ".join(problems))
-        self._ids = {piece: i for i, piece in enumerate(self._pieces)}
+        # CTranslate2 speaks token strings: its outputs become our ids through this table.
+        self._ids = {piece: TokenId(i) for i, piece in enumerate(self._pieces)}
         self.folder = folder
         self._translator = ctranslate2.Translator(
             str(folder),

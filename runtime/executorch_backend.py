@@ -65,6 +65,7 @@ from lingolite.signatures import (
     executorch_signatures,
     model_config,
 )
+from lingolite.tokenizer import TokenId
 from runtime.manifest import ArtifactError, Manifest
 
 BACKEND = "executorch"
@@ -255,7 +256,7 @@ class ExecuTorchBackend:
         self._max_src_len = int(model["max_src_len"])
         self._max_tgt_len = int(model["max_tgt_len"])
         self._vocab_size = int(model["vocab_size"])
-        self._pad_id = int(model["pad_id"])
+        self._pad_id = TokenId(int(model["pad_id"]))
         self._config = model_config(model)
         # The last memory decode_step saw, with its rows padded to max_src_len as tensors.
         self._rows: tuple[Memory, list[list[torch.Tensor]]] | None = None

@@ -61,6 +61,7 @@ from pydantic import (
 )
 
 from lingolite.config import ConfigError, ModelConfig
+from lingolite.tokenizer import TokenId
 from lingolite.utils import read_json_object, resolve_inside, sha256_file
 
 FORMAT_VERSION = 1
@@ -112,8 +113,8 @@ class Manifest:
         return self.folder
 
     @property
-    def lang_ids(self) -> dict[str, int]:
-        return dict(self.data["tokenizer"]["lang_ids"])
+    def lang_ids(self) -> dict[str, TokenId]:
+        return {lang: TokenId(int(i)) for lang, i in self.data["tokenizer"]["lang_ids"].items()}
 
     @property
     def languages(self) -> list[str]:
@@ -130,8 +131,8 @@ class Manifest:
             return [f"{a}-{b}" for a in self.languages for b in self.languages if a != b]
         return list(given)
 
-    def special_id(self, name: str) -> int:
-        return int(self.data["tokenizer"][f"{name}_id"])
+    def special_id(self, name: str) -> TokenId:
+        return TokenId(int(self.data["tokenizer"][f"{name}_id"]))
 
     @property
     def variants(self) -> dict[str, Variant]:

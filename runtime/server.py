@@ -1524,7 +1524,9 @@ def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
         "backlog": settings.max_connections,
         # Rate limits key on the real peer address, not a spoofable header.
         "proxy_headers": False,
+        # No "server: uvicorn" (it names the stack to a scanner) and no "date" on responses.
         "server_header": False,
+        "date_header": False,
         "log_config": None,  # keep main()'s logging and its flood filter
         "log_level": "info",
     }

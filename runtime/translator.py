@@ -25,6 +25,7 @@ from lingolite.search import (
     Seq2SeqBackend,
     StopCheck,
     TokenIds,
+    as_token_ids,
     decode_batch_nbest,
     generate_stream,
     pad_batch,
@@ -529,9 +530,10 @@ class Translator:
             pad_id=tok.pad_id, config=config, should_stop=should_stop,
         )  # fmt: skip
         for step in steps:
-            if step.tokens[0] == tok.eos_id:
+            (token,) = as_token_ids(step.tokens)
+            if token == tok.eos_id:
                 break
-            out.append(int(step.tokens[0]))
+            out.append(token)
             # Hold back what the next piece may still change: an incomplete UTF-8 byte sequence
             # (U+FFFD) and trailing spaces.
             text = self._decode(out).rstrip(" \ufffd")

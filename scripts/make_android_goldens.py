@@ -34,7 +34,7 @@ import gzip
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ import sentencepiece as spm
 from export.vocab import vocab_from_model_proto, vocab_from_tokenizer, write_vocab
 from lingolite import search
 from lingolite.search import Cache, Memory, SearchConfig, generate, pad_batch
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import BOS_ID, EOS_ID, PAD_ID, TokenId, Tokenizer
 
 logger = logging.getLogger("make_android_goldens")
 
@@ -356,16 +356,16 @@ def _noisy_log_softmax(eps: float, salt: int) -> Callable[..., Any]:
     return noisy
 
 
-BOS, EOS, PAD = 1, 2, 0
+BOS, EOS, PAD = BOS_ID, EOS_ID, PAD_ID
 
 
-def _run(backend: Any, src: list[int], config: SearchConfig) -> list[int]:
-    ids, mask = pad_batch([src], PAD)
+def _run(backend: Any, src: Sequence[int], config: SearchConfig) -> list[TokenId]:
+    ids, mask = pad_batch([[TokenId(t) for t in src]], PAD)
     return generate(backend, ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=config)[0]
 
 
 def _robust(table: dict[Prefix, FloatArray], max_tgt_len: int, src: list[int],
-            config: SearchConfig, expected: list[int]) -> bool:  # fmt: skip
+            config: SearchConfig, expected: Sequence[int]) -> bool:  # fmt: skip
     replay = ReplayBackend(table, max_tgt_len)
     try:
         if _run(replay, src, config) != expected:
@@ -413,7 +413,7 @@ TABLE_CASES = [
 
 
 def _case_json(name: str, vocab: int, max_tgt_len: int, src: list[int], config: SearchConfig,
-               expected: list[int], recorder: RecordingBackend) -> dict[str, Any]:  # fmt: skip
+               expected: Sequence[int], recorder: RecordingBackend) -> dict[str, Any]:  # fmt: skip
     return {
         "name": name,
         "vocab_size": vocab,

@@ -113,8 +113,8 @@ def tokenizer_golden(tokenizer: Tokenizer, multi30k: Path, general: Path) -> dic
     for lang in tokenizer.languages:
         for text in (sets[flickr[0].name][0], "  Two dogs  play. ", ""):
             for max_len in (None, 2, 3, 6):
-                ids = tokenizer.encode_source(text, lang, max_len)
-                sources.append({"text": text, "lang": lang, "max_len": max_len, "ids": ids})
+                src = tokenizer.encode_source(text, lang, max_len)
+                sources.append({"text": text, "lang": lang, "max_len": max_len, "ids": src})
     split_cases = []
     long_lines = [t for name, lines in sets.items() if name.startswith("newstest") for t in lines]
     for text in [*long_lines[:150], "Donaudampfschifffahrtsgesellschaftskapitänsmütze " * 3]:

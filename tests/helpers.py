@@ -8,9 +8,15 @@ import torch
 
 from lingolite.config import ModelConfig
 from lingolite.model import LingoLite
+from lingolite.tokenizer import TokenId
 from lingolite.utils import set_seed
 
 VOCAB = 97
+
+
+def token_ids(*values: int) -> list[TokenId]:
+    """Made-up token ids (a test's sources and expected outputs), typed as token ids."""
+    return [TokenId(v) for v in values]
 
 
 def small_config(**overrides: Any) -> ModelConfig:

@@ -29,7 +29,8 @@ from benchmarks.run import BenchmarkError, BenchOptions, main, padded_tokenizer,
 from export.sample import builtin_tokenizer
 from lingolite.config import ModelConfig
 from lingolite.search import BoolArray, Cache, FloatArray, IntArray, Memory
-from tests.helpers import small_model
+from lingolite.tokenizer import BOS_ID, EOS_ID, PAD_ID, TokenId
+from tests.helpers import small_model, token_ids
 
 QUICK_BACKENDS = [
     "eager fp32", "onnxruntime fp32", "onnxruntime int8", "onnxruntime int8 grow",
@@ -40,7 +41,7 @@ TIMED = [
     "beam4_p50_ms", "beam4_p90_ms", "greedy_b32_tok_s", "beam4_b32_tok_s", "size_mib",
     "peak_rss_mib",
 ]  # fmt: skip
-IDS = SpecialIds(bos=1, eos=2, pad=0)
+IDS = SpecialIds(bos=BOS_ID, eos=EOS_ID, pad=PAD_ID)
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +165,11 @@ class _EosFirst:
 @pytest.mark.parametrize("num_beams", [1, 4])
 def test_forced_search_runs_every_step_without_eos(num_beams: int) -> None:
     runner = SearchRunner(_EosFirst(), IDS)
-    assert runner.translate([[5, 2], [6, 7, 2]], num_beams, 6, forced=False) == [[], []]
-    forced = runner.translate([[5, 2], [6, 7, 2]], num_beams, 6, forced=True)
+    sources = [token_ids(5, 2), token_ids(6, 7, 2)]
+    assert runner.translate(sources, num_beams, 6, forced=False) == [[], []]
+    forced = runner.translate(sources, num_beams, 6, forced=True)
     assert forced == [[7] * 6, [7] * 6]
-    assert decode_steps(forced, 6) == 12 and decode_steps([[], [3]], 6) == 3
+    assert decode_steps(forced, 6) == 12 and decode_steps([[], token_ids(3)], 6) == 3
 
 
 def test_suppress_eos_keeps_other_logits() -> None:
@@ -184,7 +186,7 @@ def test_padded_tokenizer_keeps_every_id_and_reaches_the_vocabulary() -> None:
     assert padded.vocab_size == 1000 and padded.languages == base.languages
     text = "Ein Mann trägt einen roten Ball im Park."
     assert padded.encode_source(text, "en") == base.encode_source(text, "en")
-    assert padded.id_to_piece(999) == "<unused999>"
+    assert padded.id_to_piece(TokenId(999)) == "<unused999>"
     with pytest.raises(BenchmarkError, match="pieces > vocab"):
         padded_tokenizer(base, 10)
 

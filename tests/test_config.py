@@ -8,6 +8,7 @@ import pytest
 
 from lingolite.config import PRESETS, ConfigError, ModelConfig
 from lingolite.model import LingoLite
+from lingolite.tokenizer import TokenId
 
 TARGETS = {"tiny": 7e6, "small": 60e6, "medium": 140e6}
 
@@ -36,7 +37,7 @@ def test_validation_reports_every_invalid_field_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         ModelConfig(
             d_model=100, n_heads=3, n_kv_heads=2, norm_eps=0.0, rope_base=-1.0, max_src_len=0,
-            max_tgt_len=-5, dropout=1.5, vocab_size=10, eos_id=10,
+            max_tgt_len=-5, dropout=1.5, vocab_size=10, eos_id=TokenId(10),
         )  # fmt: skip
     message = str(info.value)
     for expected in (
@@ -70,6 +71,10 @@ def test_types_are_checked() -> None:
         ModelConfig(d_model="256")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="n_heads must be of type int, got True"):
         ModelConfig(n_heads=True)
+    with pytest.raises(ConfigError, match="eos_id must be of type TokenId, got '2'"):
+        ModelConfig(eos_id="2")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="pad_id must be of type TokenId, got False"):
+        ModelConfig(pad_id=False)  # type: ignore[arg-type]
 
 
 def test_dict_round_trip_and_key_checks() -> None:

@@ -21,7 +21,7 @@ from lingolite.config import ModelConfig
 from lingolite.data import read_lines
 from lingolite.generate import translate_ids
 from lingolite.model import LingoLite
-from lingolite.search import SearchConfig, SearchError
+from lingolite.search import SearchConfig, SearchError, TokenIds
 from lingolite.tokenizer import Tokenizer
 from lingolite.utils import set_seed
 from runtime.ctranslate2_backend import FILES, CT2Backend
@@ -29,6 +29,7 @@ from runtime.manifest import ArtifactError, load_manifest, write_manifest
 from runtime.server import ServerSettings, create_app, load_translator
 from runtime.translate import main as translate_main
 from runtime.translator import Translator
+from tests.helpers import token_ids
 
 MAX_TGT_LEN = 24
 THREADS = 1  # CPU cores are shared with other test runs
@@ -84,7 +85,7 @@ def small_ct2(tmp_path_factory: pytest.TempPathFactory, small_checkpoint: Path) 
 
 
 @pytest.fixture(scope="module")
-def sources(toy_tokenizer: Tokenizer, toy_corpus_dir: Path) -> list[list[int]]:
+def sources(toy_tokenizer: Tokenizer, toy_corpus_dir: Path) -> list[TokenIds]:
     """30 toy test sentences, 10 per direction en-de, de-fr, fr-en."""
     out = []
     for src, tgt in (("en", "de"), ("de", "fr"), ("fr", "en")):
@@ -127,7 +128,7 @@ def test_export_is_an_artifact_folder_with_hashes_and_parity(small_ct2: Path) ->
 
 
 def test_float32_greedy_is_identical_to_eager(
-    small_ct2: Path, small_checkpoint: Path, sources: list[list[int]]
+    small_ct2: Path, small_checkpoint: Path, sources: list[TokenIds]
 ) -> None:
     backend = CT2Backend(load_manifest(small_ct2), "fp32", threads=THREADS)
     greedy = SearchConfig(max_length=MAX_TGT_LEN)
@@ -139,7 +140,7 @@ def test_float32_greedy_is_identical_to_eager(
 
 
 def test_search_options_map_onto_ctranslate2(
-    small_ct2: Path, small_checkpoint: Path, sources: list[list[int]]
+    small_ct2: Path, small_checkpoint: Path, sources: list[TokenIds]
 ) -> None:
     backend = CT2Backend(load_manifest(small_ct2), "fp32", threads=THREADS)
     model = load_pretrained(small_checkpoint)
@@ -157,12 +158,12 @@ def test_search_options_map_onto_ctranslate2(
     with pytest.raises(SearchError, match="seed 3 cannot be honoured"):
         backend.translate_ids(sources, dataclasses.replace(sample, seed=3))
     with pytest.raises(SearchError) as info:
-        backend.translate_ids([[5, *range(10, 80), 2], []], SearchConfig())
+        backend.translate_ids([token_ids(5, *range(10, 80), 2), []], SearchConfig())
     assert "at least one token" in str(info.value) and "longer than max_src_len (64)" in str(
         info.value
     )
     with pytest.raises(SearchError, match=r"token ids \[500\] out of range \[0, 128\)"):
-        backend.translate_ids([[5, 500, 2]], SearchConfig())
+        backend.translate_ids([token_ids(5, 500, 2)], SearchConfig())
     with pytest.raises(SearchError, match=r"max_length must be in \[1, 24\], got 25"):
         backend.translate_ids(sources, SearchConfig(max_length=25))
 

@@ -24,8 +24,9 @@ from lingolite.data import (
     read_lines,
     read_parallel,
 )
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import BOS_ID, PAD_ID, Tokenizer
 from tests.corpus import HELD_OUT_LINES, sentence, write_toy_corpus
+from tests.helpers import token_ids
 
 PAIRS = [("en", "de"), ("de", "en"), ("en", "fr")]
 # (src_len, tgt_len) of 300 synthetic examples with many ties, like real corpora.
@@ -258,10 +259,10 @@ def test_load_state_dict_rejects_mismatches() -> None:
 
 def test_collate() -> None:
     examples = [
-        Example(src=[4, 10, 11, 2], tgt=[20, 21, 22, 2], src_lang="en", tgt_lang="de"),
-        Example(src=[5, 12, 2], tgt=[23, 2], src_lang="de", tgt_lang="en"),
+        Example(token_ids(4, 10, 11, 2), token_ids(20, 21, 22, 2), src_lang="en", tgt_lang="de"),
+        Example(token_ids(5, 12, 2), token_ids(23, 2), src_lang="de", tgt_lang="en"),
     ]
-    batch = collate(examples, pad_id=0, bos_id=1)
+    batch = collate(examples, pad_id=PAD_ID, bos_id=BOS_ID)
     assert batch.src_ids.dtype == torch.int64 and batch.src_mask.dtype == torch.bool
     assert batch.src_ids.tolist() == [[4, 10, 11, 2], [5, 12, 2, 0]]
     assert batch.src_mask.tolist() == [[True] * 4, [True, True, True, False]]
@@ -272,9 +273,9 @@ def test_collate() -> None:
     assert isinstance(moved, Batch) and moved.num_tgt_tokens == 6
     assert torch.equal(moved.tgt_out, batch.tgt_out)
     with pytest.raises(DataError, match="empty list"):
-        collate([], 0, 1)
+        collate([], PAD_ID, BOS_ID)
     with pytest.raises(DataError, match=r"examples \[1\] have an empty"):
-        collate([examples[0], Example([4, 2], [], "en", "de")], 0, 1)
+        collate([examples[0], Example(token_ids(4, 2), [], "en", "de")], PAD_ID, BOS_ID)
 
 
 def test_toy_pipeline_end_to_end(toy_tokenizer: Tokenizer, toy_corpus_dir: Path) -> None:

@@ -37,6 +37,7 @@ from lingolite.config import ModelConfig
 from lingolite.generate import EagerBackend
 from lingolite.search import SearchConfig, SearchError, generate, pad_batch
 from lingolite.signatures import executorch_signatures
+from lingolite.tokenizer import PAD_ID
 from runtime.executorch_backend import (
     ExecuTorchBackend,
     create_backend,
@@ -47,11 +48,15 @@ from runtime.executorch_backend import (
 )
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 from runtime.translator import Translator
-from tests.helpers import random_batch, small_model
+from tests.helpers import random_batch, small_model, token_ids
 
 MAX_LEN = 32
 EXPORTED = ("fp32", "8da8w")
-SOURCES = [[5, 10, 11, 12, 2], [6, 20, 2], [5, 7, 8, 9, 10, 11, 13, 40, 41, 2]]
+SOURCES = [
+    token_ids(5, 10, 11, 12, 2),
+    token_ids(6, 20, 2),
+    token_ids(5, 7, 8, 9, 10, 11, 13, 40, 41, 2),
+]
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +141,7 @@ def test_program_carries_its_metadata(artifacts: Path, manifest: Manifest) -> No
 def test_beam_search_over_rows_matches_eager(manifest: Manifest, eager: EagerBackend) -> None:
     """Batch 3 with ragged sources runs row by row on the batch-1 program, beams reordered."""
     backend = create_backend(manifest, "fp32")
-    ids, mask = pad_batch(SOURCES, 0)
+    ids, mask = pad_batch(SOURCES, PAD_ID)
     config = SearchConfig(max_length=12, num_beams=2)
     kwargs: dict[str, Any] = dict(bos_id=1, eos_id=2, pad_id=0, config=config)
     assert generate(backend, ids, mask, **kwargs) == generate(eager, ids, mask, **kwargs)
@@ -246,7 +251,7 @@ def test_translator_runs_executorch(artifacts: Path) -> None:
 
 def test_backend_rejects_bad_requests(manifest: Manifest) -> None:
     backend = ExecuTorchBackend(manifest, "fp32")
-    ids, mask = pad_batch(SOURCES, 0)
+    ids, mask = pad_batch(SOURCES, PAD_ID)
     with pytest.raises(SearchError, match="exceeds the model's max_src_len"):
         backend.encode(np.ones((1, MAX_LEN + 1), np.int64), np.ones((1, MAX_LEN + 1), np.bool_))
     with pytest.raises(SearchError, match=r"source ids must be in \[0, 24000\)"):

@@ -35,9 +35,17 @@ from lingolite.data import DataError, read_lines
 from lingolite.evaluate import evaluate
 from lingolite.generate import EagerBackend, translate_ids
 from lingolite.model import LingoLite
-from lingolite.search import Cache, FloatArray, Memory, SearchConfig, SearchError, decode_batch
+from lingolite.search import (
+    Cache,
+    FloatArray,
+    Memory,
+    SearchConfig,
+    SearchError,
+    TokenIds,
+    decode_batch,
+)
 from lingolite.signatures import GROW_DECODER, Signature, grow_decoder_signature, onnx_signatures
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from runtime.manifest import ArtifactError, load_manifest
 from runtime.onnx_backend import OnnxBackend, check_external_data, read_signature
 from runtime.translate import main as translate_main
@@ -353,7 +361,7 @@ def test_checkpoint_export(toy_export: tuple[Path, Path], toy_corpus_dir: Path) 
     assert greedy["detail"] == "120/120 sentences"
 
 
-def _toy_sources(tokenizer_dir: Path) -> list[list[int]]:
+def _toy_sources(tokenizer_dir: Path) -> list[TokenIds]:
     tokenizer = Tokenizer.from_pretrained(tokenizer_dir)
     texts = sample_texts()["en"][:6]
     return [tokenizer.encode_source(t, "de") for t in texts]
@@ -369,7 +377,9 @@ def test_grow_decoder_gives_the_static_decoders_tokens(toy_export: tuple[Path, P
     for beams in (1, 4):
         config = SearchConfig(num_beams=beams, max_length=12)
         outputs = [
-            decode_batch(backend, sources, bos_id=1, eos_id=2, pad_id=0, config=config)
+            decode_batch(
+                backend, sources, bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, config=config
+            )
             for backend in (static, grow)
         ]
         assert outputs[0] == outputs[1], beams

@@ -83,6 +83,14 @@ def test_base_install_has_no_torch(metadata: email.message.Message) -> None:
     assert extras >= {"export", "executorch", "ctranslate2", "train", "bench", "dev"}
 
 
+def test_license_is_an_spdx_expression(metadata: email.message.Message) -> None:
+    # `license = "Apache-2.0"` (PEP 639, setuptools >= 77), not the deprecated table that wrote a
+    # free-text License field.
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata.get_all("License") is None
+    assert metadata.get_all("License-File") is None  # the repository ships no LICENSE file
+
+
 def test_runtime_imports_with_the_extras_blocked(metadata: email.message.Message) -> None:
     result = subprocess.run(
         [sys.executable, "-c", _BLOCKED, ",".join(sorted(HEAVY)), ",".join(RUNTIME)],

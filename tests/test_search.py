@@ -28,10 +28,16 @@ from lingolite.search import (
     pad_batch,
     sample_tokens,
 )
-from tests.helpers import small_model
+from lingolite.tokenizer import BOS_ID, EOS_ID, PAD_ID, TokenId
+from tests.helpers import small_model, token_ids
 
-BOS, EOS, PAD = 1, 2, 0
-SOURCES = [[5, 10, 11, 12, EOS], [6, 20, EOS], [5, 7, 8, 9, 10, 11, 13, 40, 41, EOS]]
+BOS, EOS, PAD = BOS_ID, EOS_ID, PAD_ID
+SOURCES = [
+    token_ids(5, 10, 11, 12, EOS),
+    token_ids(6, 20, EOS),
+    token_ids(5, 7, 8, 9, 10, 11, 13, 40, 41, EOS),
+]
+Table = dict[tuple[int, int], dict[int, float]]  # (last token, pos) -> {next token: log-prob}
 
 
 class TableBackend:
@@ -41,7 +47,7 @@ class TableBackend:
     rule applies to it; it asserts that every step sees the history the search claims.
     """
 
-    def __init__(self, table: dict[tuple[int, int], dict[int, float]], vocab: int = 8) -> None:
+    def __init__(self, table: Table, vocab: int = 8) -> None:
         self.table, self.vocab = table, vocab
         self.calls = 0
 
@@ -71,14 +77,14 @@ class TableBackend:
         return logits, (history,)
 
 
-def run(backend: TableBackend, config: SearchConfig, batch: int = 1) -> list[list[int]]:
-    ids, mask = pad_batch([[5, EOS]] * batch, PAD)
+def run(backend: TableBackend, config: SearchConfig, batch: int = 1) -> list[list[TokenId]]:
+    ids, mask = pad_batch([[TokenId(5), EOS]] * batch, PAD)
     return generate(backend, ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=config)
 
 
 # A greedy trap: token 3 looks best first (p=.6) but every continuation after it is poor, while
 # token 4 (p=.4) leads to a near-certain continuation.
-TRAP = {
+TRAP: Table = {
     (BOS, 0): {3: np.log(0.6), 4: np.log(0.4)},
     (3, 1): {5: np.log(0.34), 6: np.log(0.33), 7: np.log(0.33)},
     (4, 1): {5: np.log(0.99), 6: np.log(0.01)},
@@ -103,7 +109,7 @@ def test_beam_search_batches_sentences_independently() -> None:
 
 def test_length_penalty_trades_length_for_probability() -> None:
     # Short: EOS right away with p=.5. Long: 3 tokens with per-token p=.8 then EOS (p=.8^3 * 1).
-    table = {
+    table: Table = {
         (BOS, 0): {EOS: np.log(0.5), 3: np.log(0.5)},
         (3, 1): {4: np.log(0.8), EOS: np.log(0.2)},
         (4, 2): {5: np.log(0.8), EOS: np.log(0.2)},
@@ -117,7 +123,7 @@ def test_length_penalty_trades_length_for_probability() -> None:
 
 # With two beams, two hypotheses finish by step 2 ([] at step 1, [3] and [4] at step 2), while
 # the running beam [3, 5] can still grow into [3, 5, 6], which wins under length_penalty=2.
-EARLY = {
+EARLY: Table = {
     (BOS, 0): {EOS: np.log(0.5), 3: np.log(0.3), 4: np.log(0.2)},
     (3, 1): {EOS: np.log(0.5), 5: np.log(0.5)},
     (4, 1): {EOS: np.log(0.5), 5: np.log(0.5)},
@@ -254,12 +260,12 @@ def test_batched_decoding_equals_one_sentence_at_a_time() -> None:
 def test_source_longer_than_max_src_len_is_refused() -> None:
     model = small_model()
     with pytest.raises(SearchError, match="source length 30 exceeds the model's max_src_len"):
-        translate_ids(model, [[5] * 29 + [EOS]])
+        translate_ids(model, [token_ids(*[5] * 29, EOS)])
 
 
 def test_empty_source_is_refused() -> None:
     with pytest.raises(SearchError, match="at least one token"):
-        pad_batch([[5, 2], []], PAD)
+        pad_batch([token_ids(5, 2), []], PAD)
 
 
 def test_beam_candidates_equal_a_stable_sort_of_every_score() -> None:
@@ -335,7 +341,8 @@ class CountdownBackend:
 
 @pytest.mark.parametrize("beams", [1, 3])
 def test_rows_that_finished_leave_the_batch(beams: int) -> None:
-    sources = [[5] * 5 + [EOS], [6, EOS], [7] * 3 + [EOS]]  # 5, 1 and 3 tokens to say
+    # 5, 1 and 3 tokens to say
+    sources = [token_ids(5, 5, 5, 5, 5, EOS), token_ids(6, EOS), token_ids(7, 7, 7, EOS)]
     config = SearchConfig(num_beams=beams)
     backend = CountdownBackend()
     ids, mask = pad_batch(sources, PAD)
@@ -359,7 +366,7 @@ def test_rows_that_finished_leave_the_batch(beams: int) -> None:
 
 # ---------------------------------------------------------------------------- n-best and streaming
 def nbest(backend: TableBackend, config: SearchConfig, n: int) -> list[list[Hypothesis]]:
-    ids, mask = pad_batch([[5, EOS]], PAD)
+    ids, mask = pad_batch([[TokenId(5), EOS]], PAD)
     return generate_nbest(
         backend, ids, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, config=config, num_hypotheses=n
     )

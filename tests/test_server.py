@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import threading
 import time
@@ -19,9 +20,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lingolite.search import SearchConfig
+from lingolite.search import SearchConfig, TokenIds
 from lingolite.segment import Segment
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import TokenId, Tokenizer
 from runtime.onnx_backend import OnnxBackend
 from runtime.server import (
     API_KEYS_ENV,
@@ -29,11 +30,13 @@ from runtime.server import (
     ServerSettings,
     build_parser,
     create_app,
+    is_loopback,
     load_api_keys,
     load_translator,
     main,
     match_api_key,
     settings_from_args,
+    uvicorn_options,
 )
 from runtime.translator import Plan, ScoredHyp, Translator, Unit, UnitResult
 
@@ -87,7 +90,8 @@ class FakeTranslator:
         if max_length is not None and max_length > self.max_tgt_len:
             raise ValueError(f"max_length must be in [1, {self.max_tgt_len}], got {max_length}")
         units = tuple(
-            Unit(i, 0, [TAG_BASE + LANGS.index(tgt), *map(ord, t)]) for i, t in enumerate(texts)
+            Unit(i, 0, [TokenId(TAG_BASE + LANGS.index(tgt)), *map(TokenId, map(ord, t))])
+            for i, t in enumerate(texts)
         )
         config = SearchConfig(max_length=max_length or self.max_tgt_len, num_beams=num_beams)
         segmented = tuple((Segment(t, True),) for t in texts)
@@ -95,7 +99,7 @@ class FakeTranslator:
 
     def decode_units(
         self,
-        sources: Sequence[list[int]],
+        sources: Sequence[TokenIds],
         config: SearchConfig,
         *,
         num_hypotheses: int = 1,
@@ -367,6 +371,90 @@ def test_default_bind_is_loopback_and_exposed_hosts_need_keys(tmp_path: Path) ->
         main(["--artifacts", str(tmp_path), "--host", "::"])
     with pytest.raises(ServerConfigError, match="at least 16 characters"):
         create_app(FakeTranslator(), ServerSettings(api_keys=("short",)))
+
+
+def serve_fake(monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict[str, Any]:
+    """Run main() with the fake translator in place of an artifact folder, up to the point where
+    it would start uvicorn: what it passes to uvicorn.run (the app and the options)."""
+    served: dict[str, Any] = {}
+    monkeypatch.setattr("runtime.server.load_translator", lambda *args: FakeTranslator())
+    # Its LogFloodFilter would stay on pytest's capture handler for the rest of the session.
+    monkeypatch.setattr("runtime.server.configure_logging", lambda: None)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    main(["--artifacts", "unused", *argv])
+    return served
+
+
+def test_default_rate_limits_of_the_settings_and_the_command_line(tmp_path: Path) -> None:
+    defaults = ServerSettings()
+    assert (defaults.rate_limit, defaults.global_rate_limit) == ("60/minute", "600/minute")
+    args = build_parser().parse_args(["--artifacts", str(tmp_path)])
+    assert (args.rate_limit, args.global_rate_limit) == ("60/minute", "600/minute")
+    settings = settings_from_args(args, {})
+    assert (settings.rate_limit, settings.global_rate_limit) == ("60/minute", "600/minute")
+    off = ["--artifacts", str(tmp_path), "--rate-limit", "off", "--global-rate-limit", "Off"]
+    settings = settings_from_args(build_parser().parse_args(off), {})
+    assert (settings.rate_limit, settings.global_rate_limit) == (None, None)
+
+
+def test_the_default_rate_limit_refuses_the_61st_request_of_a_minute() -> None:
+    client = client_for(settings=ServerSettings())
+    assert [client.get("/languages").status_code for _ in range(60)] == [200] * 60
+    r = client.get("/languages")
+    assert "60 per 1 minute" in assert_error(r, 429, "rate_limited")
+    assert client.get("/health").status_code == 200  # exempt
+
+
+def test_uvicorn_gets_no_server_and_no_date_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert uvicorn_options(ServerSettings())["server_header"] is False
+    assert uvicorn_options(ServerSettings())["date_header"] is False
+    served = serve_fake(monkeypatch)
+    app = served.pop("app")
+    config = uvicorn.Config(app, **served)  # what uvicorn.run(app, **served) builds
+    assert (config.host, config.port) == ("127.0.0.1", 5000)
+    assert config.server_header is False and config.date_header is False
+
+
+def test_is_loopback() -> None:
+    assert all(map(is_loopback, ["127.0.0.1", "127.8.9.10", "::1", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.0.2.1", "2001:db8::1", "example.org"]))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])
+def test_a_non_loopback_bind_with_api_keys_logs_a_warning(
+    host: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(API_KEYS_ENV, f"{KEY_A},{KEY_B}")
+    monkeypatch.setattr(caplog.handler, "filters", [])  # a flood filter an earlier main() left
+    with caplog.at_level(logging.INFO, logger="runtime.server"):
+        served = serve_fake(monkeypatch, "--host", host)  # uvicorn.run is a stub: nothing binds
+    assert served["host"] == host
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.levelname, r.getMessage()) for r in warnings] == [
+        (
+            "runtime.server",
+            "WARNING",
+            f"binding {host}: the server is reachable from other machines "
+            "(API keys required: 2 configured)",
+        )
+    ]
+
+
+@pytest.mark.parametrize("keys", [None, KEY_A])
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_a_loopback_bind_logs_no_warning(
+    host: str, keys: str | None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if keys is not None:
+        monkeypatch.setenv(API_KEYS_ENV, keys)
+    else:
+        monkeypatch.delenv(API_KEYS_ENV, raising=False)
+    monkeypatch.setattr(caplog.handler, "filters", [])  # a flood filter an earlier main() left
+    with caplog.at_level(logging.INFO, logger="runtime.server"):
+        served = serve_fake(monkeypatch, "--host", host)
+    assert served["host"] == host
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any(r.getMessage().startswith("loaded unused") for r in caplog.records)  # it ran
 
 
 # --- Timeout and concurrency -----------------------------------------------------------------

@@ -28,6 +28,7 @@ from lingolite.search import (
     Memory,
     SearchCancelled,
     SearchConfig,
+    TokenIds,
 )
 from lingolite.tokenizer import Tokenizer
 from runtime.server import BatchScheduler, ServerSettings, build_parser, create_app
@@ -58,7 +59,7 @@ class GatedTranslator(FakeTranslator):
 
     def decode_units(
         self,
-        sources: Sequence[list[int]],
+        sources: Sequence[TokenIds],
         config: SearchConfig,
         *,
         num_hypotheses: int = 1,

@@ -31,6 +31,7 @@ from lingolite.search import (
     Memory,
     SearchCancelled,
     SearchConfig,
+    TokenIds,
 )
 from lingolite.segment import segment
 from lingolite.tokenizer import Tokenizer
@@ -189,7 +190,7 @@ class StopOnlyTranslator(FakeTranslator):
 
     def decode_units(
         self,
-        sources: Sequence[list[int]],
+        sources: Sequence[TokenIds],
         config: SearchConfig,
         *,
         num_hypotheses: int = 1,
@@ -363,6 +364,18 @@ def _closed_by_server(sock: socket.socket) -> bool:
     except OSError:  # reset
         return True
     return data == b"" or data.startswith(b"HTTP/1.1 408")
+
+
+def test_responses_carry_no_server_and_no_date_header(
+    live_server: tuple[int, FakeTranslator],
+) -> None:
+    port, _ = live_server
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=3) as client:
+        responses = [client.get("/health"), client.get("/no-such-path")]
+    assert [r.status_code for r in responses] == [200, 404]
+    for r in responses:
+        assert "server" not in r.headers and "date" not in r.headers, dict(r.headers)
+        assert r.headers["content-type"] == "application/json"  # the headers were read
 
 
 def test_slow_clients_are_dropped_and_health_keeps_answering(

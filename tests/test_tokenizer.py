@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lingolite.data import read_lines
-from lingolite.tokenizer import Tokenizer, TokenizerError, validate_languages
+from lingolite.tokenizer import TokenId, Tokenizer, TokenizerError, validate_languages
 from tests.conftest import TOY_VOCAB_SIZE
 from tests.corpus import LANGUAGES, vocabulary
 
@@ -39,7 +39,7 @@ def rewrite_config(folder: Path, **changes: Any) -> None:
 def test_special_and_tag_ids(toy_tokenizer: Tokenizer) -> None:
     tok = toy_tokenizer
     assert (tok.pad_id, tok.bos_id, tok.eos_id, tok.unk_id) == (0, 1, 2, 3)
-    assert [tok.id_to_piece(i) for i in range(4)] == ["<pad>", "<s>", "</s>", "<unk>"]
+    assert [tok.id_to_piece(TokenId(i)) for i in range(4)] == ["<pad>", "<s>", "</s>", "<unk>"]
     assert tok.languages == ("de", "en", "fr")
     assert [tok.lang_id(lang) for lang in tok.languages] == [4, 5, 6]
     assert tok.lang_tag("de") == "<2de>"
@@ -89,7 +89,7 @@ def test_decode_drops_specials(toy_tokenizer: Tokenizer) -> None:
     )
     assert tok.decode([*ids, tok.unk_id]) == "Ein Mann fährt. ⁇ "
     with pytest.raises(TokenizerError, match=r"\[128, -1\] out of range \[0, 128\)"):
-        tok.decode([1, TOY_VOCAB_SIZE, -1])
+        tok.decode([tok.bos_id, TokenId(TOY_VOCAB_SIZE), TokenId(-1)])
 
 
 def test_tag_text_cannot_inject_a_tag(toy_tokenizer: Tokenizer) -> None:

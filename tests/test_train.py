@@ -20,7 +20,7 @@ from lingolite.checkpoint import load_pretrained
 from lingolite.config import ModelConfig
 from lingolite.data import build_examples, collate
 from lingolite.model import LingoLite
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizer import BOS_ID, PAD_ID, Tokenizer
 from lingolite.train import (
     LRSchedule,
     TrainConfig,
@@ -130,7 +130,7 @@ def test_validation_counts_only_real_target_tokens(
     examples = build_examples(toy_tokenizer, toy_corpus_dir, "val", [("en", "de")], 32, 32)
     set_seed(0)
     model = LingoLite(ModelConfig(vocab_size=toy_tokenizer.vocab_size, **SMALL_MODEL))
-    val = validation_loss(model, examples, max_tokens=128, pad_id=0, bos_id=1,
+    val = validation_loss(model, examples, max_tokens=128, pad_id=PAD_ID, bos_id=BOS_ID,
                           device=torch.device("cpu"))  # fmt: skip
     assert val.tokens == sum(len(e.tgt) for e in examples)
     # Padding changes nothing: the same loss one unpadded example at a time.
@@ -138,9 +138,9 @@ def test_validation_counts_only_real_target_tokens(
     total = 0.0
     with torch.no_grad():
         for example in examples:
-            batch = collate([example], 0, 1)
+            batch = collate([example], PAD_ID, BOS_ID)
             logits = model(batch.src_ids, batch.src_mask, batch.tgt_in)
-            total += float(token_loss_sum(logits, batch.tgt_out, 0, 0.0))
+            total += float(token_loss_sum(logits, batch.tgt_out, PAD_ID, 0.0))
     assert val.loss == pytest.approx(total / val.tokens, rel=1e-5)
     assert val.ppl == pytest.approx(math.exp(val.loss))
 
@@ -148,9 +148,9 @@ def test_validation_counts_only_real_target_tokens(
 def test_token_loss_ignores_padding() -> None:
     logits = torch.randn(2, 3, 7)
     target = torch.tensor([[4, 2, 0], [5, 0, 0]])
-    full = token_loss_sum(logits, target, 0, 0.1)
+    full = token_loss_sum(logits, target, PAD_ID, 0.1)
     manual = sum(
-        token_loss_sum(logits[i : i + 1, j : j + 1], target[i : i + 1, j : j + 1], 0, 0.1)
+        token_loss_sum(logits[i : i + 1, j : j + 1], target[i : i + 1, j : j + 1], PAD_ID, 0.1)
         for i, j in [(0, 0), (0, 1), (1, 0)]
     )
     assert float(full) == pytest.approx(float(manual), rel=1e-6)
