@@ -11,6 +11,7 @@ from sacrebleu.metrics.bleu import BLEU
 from lingolite import load_pretrained
 from lingolite.data import read_parallel
 from lingolite.generate import translate_ids
+from lingolite.lineage import read_lineage
 from lingolite.model import LingoLite
 from lingolite.search import SearchConfig
 from lingolite.tokenizer import Tokenizer
@@ -54,6 +55,31 @@ def test_shipped_files_are_small_and_safe(folder: Path) -> None:
     assert sum(p.stat().st_size for p in folder.iterdir()) <= 25 * 1024 * 1024
     training = json.loads((folder / "config.json").read_text())["training"]
     assert training["pairs"] == ["en-de", "de-en", "en-fr", "fr-en"]  # what the manifest serves
+
+
+@pytest.mark.parametrize("folder", [PRETRAINED, GENERAL], ids=lambda p: p.name)
+def test_model_folder_holds_one_metrics_file_and_one_curves_image(folder: Path) -> None:
+    """Documentation, not logs: a staged model's stages share one file (lingolite.lineage)."""
+    names = {p.name for p in folder.iterdir()}
+    assert {n for n in names if n.endswith(".jsonl")} == {"metrics.jsonl"}
+    assert {n for n in names if n.endswith(".png")} == {"curves.png"}
+    assert sorted(n for n in names if "-stage" in n) == []
+    records = read_lineage(folder / "metrics.jsonl")  # checked; a single run reads as stage 1
+    assert records[0]["stage"] == 1 and records[0]["event"] == "start"
+
+
+def test_general_model_metrics_are_its_twelve_stage_lineage() -> None:
+    records = read_lineage(GENERAL / "metrics.jsonl")
+    stages = [r["stage"] for r in records]
+    assert sorted(set(stages)) == list(range(1, 13)) and stages == sorted(stages)
+    steps = [r["lineage_step"] for r in records]
+    assert steps == sorted(steps) and steps[-1] == 38_914  # the card's total
+    starts = [
+        (r["stage"], r["step"], r["args"]["resume"]) for r in records if r["event"] == "start"
+    ]
+    assert starts[:3] == [(1, 0, False), (1, 2119, True), (2, 0, False)]  # stage 1 was resumed
+    last = json.loads((GENERAL / "config.json").read_text())["training"]
+    assert (records[-1]["stage"], records[-1]["step"]) == (12, last["step"])
 
 
 def test_general_model_translates_exactly_as_recorded() -> None:
