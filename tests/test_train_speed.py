@@ -66,6 +66,8 @@ def test_report_has_every_option_and_both_files(report: tuple[Path, dict[str, An
     text = (out / "results.md").read_text()
     assert all(f"`{name}`" in text for name in [*OPTIONS, BEST])
     assert data["command"] == "pytest" and data["settings"]["steps"] == 2
+    ratio = rows_by_name(data)[BEST]["speed_ratio"]
+    assert f"**{ratio:.2f}x** the baseline's" in text and "aim of 2x at equal loss" in text
 
 
 def test_bf16_is_measured_only_where_the_cpu_supports_it(
