@@ -22,7 +22,8 @@ costs fall in the warm-up; the first step's seconds are reported):
 Then the ``best`` combination: every measured lever whose speed ratio is at least ``1 +
 --min-gain`` and whose mean train loss is within ``--loss-tol`` of the baseline's (of exclusive
 levers, such as two AdamW kernels, the faster), measured in a second interleaved phase together
-with the baseline again. Ratios are against the baseline's steps of the whole run. Collation
+with the baseline again. Every ratio is against the baseline's steps interleaved with that
+option: the first phase's for the single levers, the second phase's for the best. Collation
 (``lingolite.data.collate``) is timed on its own: its share of a step is the most a background
 data-loading thread could save. ``bf16`` is reported as skipped on a CPU without bf16 support
 (``avx512_bf16`` or ``amx_bf16``); ``compile`` is opt-in (``--options``): its first step
@@ -256,15 +257,15 @@ def collate_ms(examples: Sequence[Example], batches: Sequence[list[int]], tok: T
 
 
 def summarize(option: Option, warmup: int, steps: int) -> dict[str, Any]:
-    """Figures of one option over its steps after ``warmup`` (no ratio).
+    """Figures of one option over its steps ``warmup .. warmup + steps`` (no ratio).
 
-    Speed and padding count every such step; losses only steps ``warmup .. warmup + steps`` (the
-    baseline runs again beside the best combination: its later losses are not comparable).
+    The baseline's later steps (run again beside the best combination) count only for the best's
+    ratio (:func:`add_best_ratio`).
     """
     if option.skipped:
         return {"name": option.name, "what": option.what, "changes": option.changes,
                 "status": "skipped", "reason": option.skipped}  # fmt: skip
-    timed = option.steps[warmup:]
+    timed = option.steps[warmup : warmup + steps]
     seconds = sum(s.seconds for s in timed)
     return {
         "name": option.name,
@@ -276,8 +277,10 @@ def summarize(option: Option, warmup: int, steps: int) -> dict[str, Any]:
         "seconds_per_step": seconds / len(timed),
         "first_step_s": option.steps[0].seconds,
         "padding_share": 1 - sum(s.real for s in timed) / sum(s.padded for s in timed),
-        "mean_train_loss": statistics.fmean(s.loss for s in timed[:steps]),
+        "mean_train_loss": statistics.fmean(s.loss for s in timed),
         "losses": [round(s.loss, 5) for s in option.steps[: warmup + steps]],
+        "step_seconds": [round(s.seconds, 4) for s in option.steps[: warmup + steps]],
+        "step_tokens": [s.tokens for s in option.steps[: warmup + steps]],
         "val_loss": option.val_loss,
     }
 
@@ -296,6 +299,14 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
         row["max_step_loss_delta"] = max(abs(a - b) for a, b in pairs)
         if row["val_loss"] is not None and base["val_loss"] is not None:
             row["val_loss_delta"] = row["val_loss"] - base["val_loss"]
+
+
+def add_best_ratio(row: dict[str, Any], baseline_steps: Sequence[Step]) -> None:
+    """The best's ``speed_ratio`` against the baseline steps interleaved with it (phase two)."""
+    speed = sum(s.tokens for s in baseline_steps) / sum(s.seconds for s in baseline_steps)
+    row["baseline_tokens_per_s"] = speed
+    row["baseline_step_seconds"] = [round(s.seconds, 4) for s in baseline_steps]
+    row["speed_ratio"] = row["tokens_per_s"] / speed
 
 
 def best_changes(rows: Sequence[dict[str, Any]], min_gain: float, loss_tol: float) -> list[str]:
@@ -350,11 +361,9 @@ def run_bench(bench: Bench) -> dict[str, Any]:
             _prepare(best, bench, tok_dir, workdir / BEST, threads)
             _interleave([base, best], bench.warmup + bench.steps, threads)
             _validate(best, bench.val_max)
-            rows = [
-                summarize(o, bench.warmup, bench.steps) for o in options
-            ]  # baseline now has more steps
             rows.append(summarize(best, bench.warmup, bench.steps))
             add_ratios(rows)
+            add_best_ratio(rows[-1], base.steps[bench.warmup + bench.steps :])
         else:
             best.skipped = (
                 f"one lever paid ({chosen[0]}): its row is the best" if chosen
@@ -437,6 +446,7 @@ def markdown(report: dict[str, Any]) -> str:
               "Δ loss", "max step Δ", "val loss", "Δ val"]  # fmt: skip
     aligns = ["---", "---", *["---:"] * 8]
     m, s = report["machine"], report["settings"]
+    rows_by_name = {r["name"]: r for r in report["options"]}
     text = importlib.resources.files("benchmarks").joinpath("templates/train_speed.md")
     return Template(text.read_text(encoding="utf-8")).substitute(
         command=report["command"] or "(API call)",
@@ -462,6 +472,7 @@ def markdown(report: dict[str, Any]) -> str:
         results_table=table(header, aligns, rows),
         best=" + ".join(f"`{n}`" for n in report["best"]) or "none",
         best_ratio=f"{best_ratio(report):.2f}x",
+        best_baseline=_f(rows_by_name[BEST].get("baseline_tokens_per_s"), ",.0f"),
         aim=f"{AIM:g}x",
         verdict="met" if best_ratio(report) >= AIM else "not met",
         collate_ms=f"{report['collate_ms']:.1f}",
