@@ -472,7 +472,12 @@ def markdown(report: dict[str, Any]) -> str:
         results_table=table(header, aligns, rows),
         best=" + ".join(f"`{n}`" for n in report["best"]) or "none",
         best_ratio=f"{best_ratio(report):.2f}x",
-        best_baseline=_f(rows_by_name[BEST].get("baseline_tokens_per_s"), ",.0f"),
+        best_note=(
+            " The best's “vs baseline” is against the baseline run again beside it "
+            f"({rows_by_name[BEST]['baseline_tokens_per_s']:,.0f} target tok/s)."
+            if rows_by_name[BEST]["status"] == "measured"
+            else ""
+        ),
         aim=f"{AIM:g}x",
         verdict="met" if best_ratio(report) >= AIM else "not met",
         collate_ms=f"{report['collate_ms']:.1f}",
