@@ -20,6 +20,7 @@ from benchmarks.train_speed import (
     best_changes,
     cpu_bf16,
     main,
+    markdown,
     run_bench,
 )
 
@@ -148,3 +149,13 @@ def test_options_report_every_problem_at_once(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["--data", str(tmp_path), "--pairs", "en-de", "--out", str(tmp_path),
               "--options", "bf16"])  # fmt: skip
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+@pytest.mark.parametrize("name", ["train_speed", "train_speed-bf16-loss"])
+def test_committed_results_render_again(name: str) -> None:
+    folder = RESULTS / name
+    report = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert markdown(report) == (folder / "results.md").read_text(encoding="utf-8")
