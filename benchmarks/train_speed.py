@@ -5,16 +5,18 @@
 
 Every option is a set of :class:`lingolite.train.TrainConfig` changes (:data:`LEVERS`); the
 ``baseline`` has none (today's defaults). Each option gets its own run of the real training code
-(:class:`lingolite.train._Run`, same seed, so the same initial weights and, but for ``bucketing``
-options, the same batches), all set up first and then stepped in turn, one step each per round,
-so that load from other work on a shared machine falls on every option alike. Each option keeps
+(:class:`lingolite.train.Trainer`, same seed, so the same initial weights and the same batches),
+all set up first and then stepped in turn, one step each per round, so that load from other work
+on a shared machine falls on every option alike. Each option keeps
 its own torch RNG state (its dropout masks do not depend on the interleaving).
 
 Measured per option, over the ``--steps`` steps after its ``--warmup`` (compilation and first-touch
 costs fall in the warm-up; the first step's seconds are reported):
 
 - real target tokens per second (the trainer's own count, summed tokens over summed step time);
-- padding share: padded tokens / all tokens of the trained batches, source and target together;
+- padding share: padded tokens / all tokens of the trained batches, source and target together
+  (the batcher sorts the whole training set by length, so no lever changes it; it is reported
+  to show what tighter bucketing could still win);
 - mean train loss over the measured steps and, after the last step, the validation loss per target
   token of the first ``--val-max`` validation examples (quality at equal steps: "equal loss per
   token" compares these with the baseline's).
@@ -56,7 +58,7 @@ from benchmarks.measure import machine
 from benchmarks.report import table
 from lingolite.data import Example, collate
 from lingolite.tokenizer import Tokenizer
-from lingolite.train import TOKENIZER, TrainConfig, _Run, init_distributed, validation_loss
+from lingolite.train import TOKENIZER, TrainConfig, Trainer, init_distributed, validation_loss
 
 log = logging.getLogger("benchmarks.train_speed")
 
@@ -123,7 +125,7 @@ class Option:
     name: str
     changes: dict[str, Any]
     what: str
-    run: _Run | None = None
+    run: Trainer | None = None
     rng: torch.Tensor | None = None
     batches: Iterator[list[int]] | None = None
     steps: list[Step] = field(default_factory=list)
@@ -133,7 +135,7 @@ class Option:
     val_loss: float | None = None
 
 
-def _recording(run: _Run, sink: list[tuple[int, int]]) -> Iterator[list[int]]:
+def _recording(run: Trainer, sink: list[tuple[int, int]]) -> Iterator[list[int]]:
     """The run's batches, appending ``(real, padded)`` token counts of each to ``sink``."""
     examples = run.train_examples
     for indices in run.batcher:
@@ -204,7 +206,7 @@ def _prepare(option: Option, bench: Bench, tokenizer: Path | None, out: Path, th
     problems = cfg.problems()
     if problems:
         raise BenchError(f"option {option.name}: " + "; ".join(problems))
-    run = _Run(cfg, init_distributed("cpu"))
+    run = Trainer(cfg, init_distributed("cpu"))
     run.setup()
     torch.set_num_threads(threads)  # setup sets num_threads globally: each step sets its own
     run.model.train()

@@ -451,8 +451,8 @@ def init_distributed(device_choice: str) -> DistContext:
 # ---------------------------------------------------------------------- the run
 
 
-class _Run:
-    """State of one training process; ``train`` drives it."""
+class Trainer:
+    """State of one training process; :func:`train` drives it (benchmarks step it directly)."""
 
     def __init__(self, cfg: TrainConfig, ctx: DistContext) -> None:
         self.cfg, self.ctx, self.out = cfg, ctx, Path(cfg.out)
@@ -957,7 +957,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     cfg.out = Path(cfg.out)
     ctx = init_distributed(cfg.device)
     try:
-        run = _Run(cfg, ctx)
+        run = Trainer(cfg, ctx)
         run.setup()
         return run.run()
     finally:
