@@ -428,13 +428,14 @@ def markdown(report: dict[str, Any]) -> str:
     rows = []
     for r in report["options"]:
         if r["status"] != "measured":
-            rows.append([f"`{r['name']}`", r["what"], f"skipped: {r['reason']}", *["-"] * 7])
+            rows.append([f"`{r['name']}`", r["what"], f"skipped: {r['reason']}", *["-"] * 8])
             continue
         rows.append(
             [
                 f"`{r['name']}`",
                 r["what"],
                 f"{r['tokens_per_s']:,.0f}",
+                f"{r['first_step_s']:.1f}",
                 f"**{r['speed_ratio']:.2f}x**",
                 f"{100 * r['padding_share']:.1f}%",
                 f"{r['mean_train_loss']:.4f}",
@@ -444,9 +445,9 @@ def markdown(report: dict[str, Any]) -> str:
                 _f(r.get("val_loss_delta"), "+.4f"),
             ]
         )
-    header = ["option", "what", "target tok/s", "vs baseline", "padding", "train loss",
-              "Δ loss", "max step Δ", "val loss", "Δ val"]  # fmt: skip
-    aligns = ["---", "---", *["---:"] * 8]
+    header = ["option", "what", "target tok/s", "1st step s", "vs baseline", "padding",
+              "train loss", "Δ loss", "max step Δ", "val loss", "Δ val"]  # fmt: skip
+    aligns = ["---", "---", *["---:"] * 9]
     m, s = report["machine"], report["settings"]
     rows_by_name = {r["name"]: r for r in report["options"]}
     text = importlib.resources.files("benchmarks").joinpath("templates/train_speed.md")

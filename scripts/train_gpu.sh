@@ -28,7 +28,7 @@
 # QUANTIZE=both adds int8 graphs and their BLEU gate (500 sentences per direction, on the CPU:
 # minutes for `small`), better run after the lease.
 # Extra arguments go to lingolite.train after these settings (later flags win), e.g. a CPU smoke
-# run (what tests/test_train_gpu.py does on the toy corpus):
+# run like the one tests/test_train_gpu.py makes on the toy corpus:
 #   DEVICE=cpu SIZE=tiny AMP=0 BUDGET_MIN=0.2 MAX_TOKENS=1024 scripts/train_gpu.sh --max-steps 4
 set -euo pipefail
 

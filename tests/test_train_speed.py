@@ -154,7 +154,7 @@ def test_options_report_every_problem_at_once(tmp_path: Path) -> None:
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
-@pytest.mark.parametrize("name", ["train_speed", "train_speed-bf16-loss"])
+@pytest.mark.parametrize("name", ["train_speed", "train_speed-bf16-loss", "train_speed-compile"])
 def test_committed_results_render_again(name: str) -> None:
     folder = RESULTS / name
     report = json.loads((folder / "results.json").read_text(encoding="utf-8"))
