@@ -36,6 +36,10 @@ sum over its batches divided by the real target tokens of all of them (per proce
 are clipped by their global L2 norm over all parameters: ``g <- g * min(1, c / (||g||_2 + 1e-6))``
 with ``c = --clip-norm`` (0 disables clipping).
 
+Speed options (``--amp`` bf16 autocast, ``--adamw-impl``, ``--compile``, ``--num-threads``) leave
+the algorithm as it is; ``python -m benchmarks.train_speed`` measures what each pays on a machine
+(results under ``benchmarks/results/train_speed*``).
+
 Batches (``--max-tokens``) are *per process*: each batch holds at most ``max_tokens`` padded tokens
 on its longer side (``batch_size * max(src_len, tgt_len)``), so with N processes an optimizer step
 sees about ``N * grad_accum * max_tokens`` tokens. Under torchrun each process takes every N-th
