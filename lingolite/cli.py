@@ -59,6 +59,7 @@ STAGES: dict[str, Stage] = {
     "bench-server": Stage("benchmarks.server_load", "load-test a running server", "bench"),
     "bench-web": Stage("benchmarks.web", "the browser demo in headless Chromium", "bench"),
     "bench-data": Stage("benchmarks.data_pass", "peak memory of a streamed data pass", "bench"),
+    "bench-train": Stage("benchmarks.train_speed", "training tokens/s of the CPU levers", "bench"),
 }
 
 

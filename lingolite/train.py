@@ -36,6 +36,10 @@ sum over its batches divided by the real target tokens of all of them (per proce
 are clipped by their global L2 norm over all parameters: ``g <- g * min(1, c / (||g||_2 + 1e-6))``
 with ``c = --clip-norm`` (0 disables clipping).
 
+Speed options (``--amp`` bf16 autocast, ``--adamw-impl``, ``--compile``, ``--num-threads``) leave
+the algorithm as it is; ``python -m benchmarks.train_speed`` measures what each pays on a machine
+(results under ``benchmarks/results/train_speed*``).
+
 Batches (``--max-tokens``) are *per process*: each batch holds at most ``max_tokens`` padded tokens
 on its longer side (``batch_size * max(src_len, tgt_len)``), so with N processes an optimizer step
 sees about ``N * grad_accum * max_tokens`` tokens. Under torchrun each process takes every N-th
@@ -105,6 +109,8 @@ log = logging.getLogger(__name__)
 
 SCHEDULES = ("inverse_sqrt", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+# AdamW implementations: "auto" is "fused" on CUDA and "for-loop" (PyTorch's CPU default) on CPU.
+ADAMW_IMPLS = ("auto", "for-loop", "foreach", "fused")
 STATE_FORMAT_VERSION = 1
 TRAINER_STATE_JSON = "trainer_state.json"
 TRAINER_STATE_TENSORS = "trainer_state.safetensors"
@@ -173,6 +179,10 @@ class TrainConfig:
     # bf16 autocast (CUDA, or a CPU with bf16 support).
     amp: bool = False
     num_threads: int | None = None
+    # How AdamW updates the parameters (same algorithm, different kernels; see ADAMW_IMPLS).
+    adamw_impl: str = "auto"
+    # torch.compile the training forward (dynamic shapes); the first steps pay the compilation.
+    compile: bool = False
     resume: bool = False
     force: bool = False
     train_split: str = "train"
@@ -189,6 +199,8 @@ class TrainConfig:
             p.append(f"schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
         if self.device not in DEVICES:
             p.append(f"device must be one of {list(DEVICES)}, got {self.device!r}")
+        if self.adamw_impl not in ADAMW_IMPLS:
+            p.append(f"adamw_impl must be one of {list(ADAMW_IMPLS)}, got {self.adamw_impl!r}")
         positive = ("vocab_size", "max_src_len", "max_tgt_len", "max_tokens", "grad_accum",
                     "eval_every", "save_every", "log_every")  # fmt: skip
         for name in positive:
@@ -372,6 +384,17 @@ def autocast(device: torch.device, amp: bool) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
 
+def adamw_kernels(impl: str, device: torch.device) -> dict[str, bool]:
+    """``torch.optim.AdamW`` keyword arguments of an :data:`ADAMW_IMPLS` choice on ``device``."""
+    if impl not in ADAMW_IMPLS:
+        raise TrainError(f"adamw_impl must be one of {list(ADAMW_IMPLS)}, got {impl!r}")
+    if impl == "auto":
+        impl = "fused" if device.type == "cuda" else "for-loop"
+    if impl == "fused":
+        return {"fused": True}
+    return {"foreach": impl == "foreach"}
+
+
 def find_checkpoints(out: Path) -> list[Path]:
     """Complete checkpoint folders under ``out/checkpoints``, oldest first."""
     folder = out / CHECKPOINTS
@@ -432,8 +455,8 @@ def init_distributed(device_choice: str) -> DistContext:
 # ---------------------------------------------------------------------- the run
 
 
-class _Run:
-    """State of one training process; ``train`` drives it."""
+class Trainer:
+    """State of one training process; :func:`train` drives it (benchmarks step it directly)."""
 
     def __init__(self, cfg: TrainConfig, ctx: DistContext) -> None:
         self.cfg, self.ctx, self.out = cfg, ctx, Path(cfg.out)
@@ -607,13 +630,13 @@ class _Run:
         no_decay = [n for n in self.names if params[n].ndim < 2]
         self.opt_names = decay + no_decay  # the optimizer's parameter order
         self.params = [params[n] for n in self.opt_names]
-        fused = self.device.type == "cuda"
         self.optimizer = torch.optim.AdamW(
             [
                 {"params": [params[n] for n in decay], "weight_decay": cfg.weight_decay},
                 {"params": [params[n] for n in no_decay], "weight_decay": 0.0},
             ],
-            lr=cfg.lr, betas=(0.9, 0.98), eps=1e-8, fused=fused or None,
+            lr=cfg.lr, betas=(0.9, 0.98), eps=1e-8,
+            **adamw_kernels(cfg.adamw_impl, self.device),
         )  # fmt: skip
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, LRSchedule(cfg.schedule, cfg.warmup_steps, self.max_steps)
@@ -629,6 +652,9 @@ class _Run:
             # The only buffers (rotary tables, causal mask) are constants: never re-broadcast.
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
             self.train_model = self.ddp
+        if cfg.compile:
+            # Batches vary in shape: dynamic shapes avoid one compilation per (b, s, t).
+            self.train_model = torch.compile(self.train_model, dynamic=True)  # type: ignore[assignment]
         log.info(
             "model %s: %.2fM parameters, %d train / %d val examples, %d batches per epoch per "
             "process, %s steps, device %s%s, world size %d",
@@ -935,7 +961,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     cfg.out = Path(cfg.out)
     ctx = init_distributed(cfg.device)
     try:
-        run = _Run(cfg, ctx)
+        run = Trainer(cfg, ctx)
         run.setup()
         return run.run()
     finally:
@@ -1004,6 +1030,13 @@ def build_parser(prog: str = "python -m lingolite.train") -> argparse.ArgumentPa
     p.add_argument("--device", choices=DEVICES, default=d.device)
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA or CPU)")
     p.add_argument("--num-threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--adamw-impl",
+        choices=ADAMW_IMPLS,
+        default=d.adamw_impl,
+        help="AdamW kernels (auto: fused on CUDA, for-loop on CPU)",
+    )
+    p.add_argument("--compile", action="store_true", help="torch.compile the training forward")
     p.add_argument("--train-split", default=d.train_split)
     p.add_argument("--val-split", default=d.val_split)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")

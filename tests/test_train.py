@@ -25,6 +25,8 @@ from lingolite.train import (
     LRSchedule,
     TrainConfig,
     TrainError,
+    adamw_kernels,
+    build_parser,
     clip_gradients,
     find_checkpoints,
     main,
@@ -93,12 +95,14 @@ def test_same_seed_gives_identical_loss_curve(
     assert other.losses != finished_run.losses
 
 
+@pytest.mark.parametrize("adamw_impl", ["auto", "fused"])
 def test_resume_continues_exactly_like_an_uninterrupted_run(
-    toy_corpus_dir: Path, toy_tokenizer_dir: Path, tmp_path: Path
+    toy_corpus_dir: Path, toy_tokenizer_dir: Path, tmp_path: Path, adamw_impl: str
 ) -> None:
     # dropout > 0 and the inverse-sqrt schedule, so RNG and scheduler state both matter.
     whole = make_config(toy_corpus_dir, toy_tokenizer_dir, tmp_path / "whole", max_steps=8,
-                        save_every=4, eval_every=4, keep_last=0, dropout=0.2)  # fmt: skip
+                        save_every=4, eval_every=4, keep_last=0, dropout=0.2,
+                        adamw_impl=adamw_impl)  # fmt: skip
     full = train(whole)
     # The "interrupted" run: the same folder as it was after step 4.
     shutil.copytree(tmp_path / "whole", tmp_path / "cut")
@@ -275,6 +279,24 @@ def test_invalid_options_are_reported_together(tmp_path: Path) -> None:
     for fragment in ("max_tokens", "lr must be", "schedule must be", "max_steps, epochs",
                      "resume and force", "into itself"):  # fmt: skip
         assert fragment in str(info.value)
+
+
+def test_adamw_impl_and_compile_options(tmp_path: Path) -> None:
+    default = TrainConfig(data=tmp_path, pairs="en-de", out=tmp_path, max_steps=1)
+    assert (default.adamw_impl, default.compile) == ("auto", False)
+    bad = dataclasses.replace(default, adamw_impl="turbo")
+    assert bad.problems() == [
+        "adamw_impl must be one of ['auto', 'for-loop', 'foreach', 'fused'], got 'turbo'"
+    ]
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert adamw_kernels("auto", cpu) == {"foreach": False}  # PyTorch's CPU default
+    assert adamw_kernels("auto", cuda) == adamw_kernels("fused", cpu) == {"fused": True}
+    assert adamw_kernels("foreach", cpu) == {"foreach": True}
+    with pytest.raises(TrainError, match="got 'turbo'"):
+        adamw_kernels("turbo", cpu)
+    args = build_parser().parse_args(["--data", "d", "--pairs", "en-de", "--out", "o",
+                                      "--adamw-impl", "foreach", "--compile"])  # fmt: skip
+    assert (args.adamw_impl, args.compile) == ("foreach", True)
 
 
 def test_cli_trains_a_tokenizer_and_refuses_to_overwrite(
