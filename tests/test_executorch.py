@@ -16,14 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from executorch.devtools.backend_debug import get_delegation_info
 
 from export.common import ExportError, ExportOptions
 from export.executorch import (
     PRECISIONS,
-    edge_program,
     export_executorch,
-    lower,
     main,
     precisions_for,
     program_file,
@@ -149,39 +146,6 @@ def test_beam_search_over_rows_matches_eager(manifest: Manifest, eager: EagerBac
     assert memory.cross_k.shape == eager.encode(ids, mask).cross_k.shape  # cut back to width
 
 
-# Operators that must run inside the XNNPACK delegate: every matmul, softmax, norm reduction and
-# masking form. What stays outside works on (s,)/(T,)-sized masks and table rows, the token ids
-# (the embedding lookup) or the cross K/V row of a layer.
-HEAVY_OPS = {
-    "aten_mm_default", "aten_bmm_default", "aten_linear_default", "aten_addmm_default",
-    "aten__softmax_default", "aten_mean_dim", "aten_where_self", "aten_amax_default",
-    "aten_sum_dim_intlist", "aten_exp_default", "aten_rsqrt_default", "aten_cat_default",
-    "torchao_choose_qparams_affine_default", "torchao_quantize_affine_default",
-}  # fmt: skip
-# Graph plumbing counted by get_delegation_info that is no computation.
-PLUMBING = {"getitem", "sym_size", "Total"}
-
-
-@pytest.mark.parametrize("precision", ["fp32", "8da4w"])
-def test_heavy_work_is_delegated_to_xnnpack(precision: str) -> None:
-    """``get_delegation_info``: no matmul, softmax, norm or cache update outside XNNPACK, and
-    most operators inside it."""
-    edge = edge_program(quantized_copy(small_model(), precision))
-    for method in ("encode", "decode_step"):
-        info = get_delegation_info(edge.exported_program(method).graph_module)
-        table = info.get_operator_delegation_dataframe()
-        inside = outside = 0
-        left = set()
-        for op, delegated, non_delegated in table.itertuples(index=False):
-            if op in PLUMBING:
-                continue
-            inside, outside = inside + delegated, outside + non_delegated
-            if non_delegated:
-                left.add(op)
-        assert not left & HEAVY_OPS, (method, left)
-        assert inside > outside, (method, inside, outside, left)
-
-
 def test_quantized_programs_read_an_int8_embedding_table(artifacts: Path,
                                                          manifest: Manifest) -> None:  # fmt: skip
     """The lookup table is int8 with a scale per row: within half a step of fp32 everywhere,
@@ -199,13 +163,14 @@ def test_quantized_programs_read_an_int8_embedding_table(artifacts: Path,
     assert "int8" in variant["quantization"]["embedding"]
 
 
-def test_dynamic_source_length_matches_padding(tmp_path: Path) -> None:
+def test_dynamic_source_length_matches_padding(artifacts: Path, eager: EagerBackend) -> None:
     """The Android app pads every source to max_src_len; the Python backend passes its width.
     Both run the same program and give the same cross K/V and logits on the real positions."""
-    model = small_model()
+    model = eager.model
     c = model.config
-    program = load_program(lower(quantized_copy(model, "8da8w")), "p.pte")
-    encode, decode = (load_method(program, m, "p.pte") for m in ("encode", "decode_step"))
+    name = program_file("8da8w")
+    program = load_program((artifacts / name).read_bytes(), name)
+    encode, decode = (load_method(program, m, name) for m in ("encode", "decode_step"))
     ids, mask = random_batch(1, 9)
     padded_ids = torch.zeros(1, c.max_src_len, dtype=torch.int64)
     padded_ids[:, :9] = ids
@@ -221,26 +186,6 @@ def test_dynamic_source_length_matches_padding(tmp_path: Path) -> None:
     logits_short = decode.execute([*step, mask, *short, *cache])[0]
     logits_full = decode.execute([*step, padded_mask, *full, *cache])[0]
     assert torch.allclose(logits_short, logits_full, atol=1e-4)
-
-
-def test_int64_mask_program_matches_eager(tmp_path: Path) -> None:
-    """``--mask-dtype int64`` (for the Android app): the backend feeds 0/1 masks."""
-    model = small_model()
-    config = model.config.to_dict()
-    (tmp_path / "p.pte").write_bytes(lower(model, "int64"))
-    variant = {"backend": "executorch", "precision": "fp32", "files": {"program": "p.pte"},
-               "signatures": executorch_signatures(config, "int64")}  # fmt: skip
-    manifest = Manifest(tmp_path, {"model": config, "variants": {"executorch-fp32": variant}})
-    backend = ExecuTorchBackend(manifest, "fp32", probe=False)
-    ids, mask = (t.numpy() for t in random_batch(3, 10))
-    eager = EagerBackend(model)
-    assert np.abs(backend.encode(ids, mask).cross_k - eager.encode(ids, mask).cross_k).max() < 1e-5
-    kwargs: dict[str, Any] = dict(bos_id=1, eos_id=2, pad_id=0, config=SearchConfig(max_length=8))
-    assert generate(backend, ids, mask, **kwargs) == generate(eager, ids, mask, **kwargs)
-    variant["signatures"] = executorch_signatures(config, "bool")  # the manifest disagrees
-    with pytest.raises(ArtifactError, match=r"encode input 'src_mask' is int64 \[1, 24\], "
-                                            r"expected bool \[1, 24\]"):  # fmt: skip
-        ExecuTorchBackend(manifest, "fp32", probe=False)
 
 
 def test_translator_runs_executorch(artifacts: Path) -> None:
