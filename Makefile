@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-plain-clone lint web
+.PHONY: setup demo test test-plain-clone lint lint-python check web
 
 # Ranges in pyproject.toml, exact tested versions in constraints.txt.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -71,16 +71,32 @@ web: $(VENV)/.installed $(WEB_MODULES)
 	$(PY) -m export.web --artifacts $(ARTIFACTS) --out $(SITE) --force
 	$(PY) -m export.web --serve $(SITE)
 
-lint: setup
+lint: setup lint-python
+
+lint-python: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# pytest on two xdist workers (the machine's two cores), each taking whole test modules so that a
+# module's exports are built once, with one OpenMP/torch thread each; tests/conftest.py hands out
+# the longest modules first and tests/export_cache.py traces each graph once per run.
+PYTEST := OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+
 # Tests and docstring examples, with line coverage of lingolite/, export/ and runtime/ (the floor
 # is fail_under in pyproject.toml).
+# Both pytest runs share one export cache, emptied first (its keys hold no source code).
+EXPORT_CACHE := build/test-export-cache
+
 test: lint
-	$(PY) -m pytest -q --cov --cov-report=term
-	$(MAKE) --no-print-directory test-plain-clone
+	rm -rf $(EXPORT_CACHE)
+	LINGOLITE_EXPORT_CACHE=$(EXPORT_CACHE) $(PYTEST) --cov --cov-report=term --durations=30
+	LINGOLITE_EXPORT_CACHE=$(EXPORT_CACHE) $(MAKE) --no-print-directory test-plain-clone
+
+# The edit loop: ruff, mypy and the tests not marked `slow` (no export, training, JVM or browser),
+# in a few minutes; `make test` runs everything.
+check: lint-python
+	$(PYTEST) --no-cov -m "not slow"
 
 # A clone without the sibling ../shared folder: the tests that read shared data, with its path
 # pointing nowhere (they use the committed sample in tests/data or skip what needs the full set).

@@ -7,7 +7,9 @@ small committed sample in ``tests/data`` skip without it.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,65 @@ import pytest
 from lingolite.data import read_lines
 from lingolite.tokenizer import Tokenizer
 from tests.corpus import LANGUAGES, write_toy_corpus
+from tests.export_cache import ExportCache, session_cache
 
 TOY_VOCAB_SIZE = 128
+
+# The modules whose tests take longest (``pytest --durations``), roughly longest first. ``make
+# test`` runs whole modules on two pytest-xdist workers (``--dist loadfile --no-loadscope-reorder``),
+# handing them out in collection order: starting with the long ones keeps one worker from being
+# left with a long module at the end while the other idles. test_onnx_export.py's tiny export
+# comes before test_benchmarks.py, which reuses its graphs (tests/export_cache.py), as it reuses
+# test_executorch.py's programs.
+LONGEST_FIRST = (
+    "test_executorch.py", "test_onnx_export.py", "test_executorch_lowering.py",
+    "test_android_java.py", "test_benchmarks.py", "test_web.py", "test_server.py",
+    "test_artifact_validation.py", "test_train_gpu.py", "test_model.py", "test_train.py",
+    "test_train_speed.py", "test_ddp.py",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _handler_filters_restored() -> Iterator[None]:
+    """Each test leaves the root logger's handlers' filters as it found them: ``runtime.server``'s
+    ``configure_logging`` adds a flood filter to every handler, pytest's capture handlers included,
+    which live for the whole session (and under xdist, any module may run after the server's)."""
+    handlers = logging.getLogger().handlers
+    saved = [(handler, list(handler.filters)) for handler in handlers]
+    yield
+    for handler, filters in saved:
+        handler.filters = filters
+
+
+# `make check` leaves out the tests marked `slow`: those of these modules (training, torchrun, the
+# JVM, the browser, ExecuTorch lowering, a wheel build) and every test that uses one of these
+# fixtures (an export, a trained checkpoint or the benchmark run).
+SLOW_MODULES = {
+    "test_android_java.py", "test_ddp.py", "test_evaluate.py", "test_executorch.py",
+    "test_executorch_lowering.py", "test_packaging.py", "test_train.py", "test_train_gpu.py",
+    "test_train_speed.py", "test_web.py",
+}  # fmt: skip
+SLOW_FIXTURES = {
+    "toy_export", "tiny_export", "toy", "folder", "small_ct2", "artifacts", "real_translator",
+    "quick", "shipped",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests; move the modules of :data:`LONGEST_FIRST` to the front, in that order
+    (stable)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.path.name in SLOW_MODULES or fixtures & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def export_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExportCache]:
+    """Every graph traced once per session (tests/export_cache.py), shared by xdist workers."""
+    yield from session_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
