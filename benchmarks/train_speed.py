@@ -160,6 +160,9 @@ class Bench:
     vocab_size: int = 8000
     # Reuse this tokenizer folder; otherwise the baseline's run trains one (vocab_size pieces).
     tokenizer: Path | None = None
+    # Start every option from this model folder's weights and tokenizer (TrainConfig.init_from):
+    # a trained model's loss moves like a real run's, not like a random init's ln(vocab).
+    init_from: Path | None = None
     val_max: int = 200
     min_gain: float = 0.03
     loss_tol: float = 0.02
@@ -185,6 +188,10 @@ class Bench:
                 p.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.data:
             p.append("give at least one data folder")
+        if self.init_from is not None and self.tokenizer is not None:
+            p.append("init_from brings its own tokenizer: do not give tokenizer as well")
+        if self.init_from is not None and not (self.init_from / "config.json").is_file():
+            p.append(f"init_from {self.init_from} is not a model folder (no config.json)")
         return p
 
 
@@ -193,7 +200,10 @@ class BenchError(ValueError):
 
 
 def _prepare(option: Option, bench: Bench, tokenizer: Path | None, out: Path, threads: int) -> None:
-    """Set up the option's run (``tokenizer`` None: train one into ``out/tokenizer``)."""
+    """Set up the option's run (``tokenizer`` None: train one into ``out/tokenizer``; with
+    ``init_from``, the model folder's own)."""
+    if bench.init_from is not None:
+        tokenizer = None
     changes: dict[str, Any] = dict(option.changes)
     if bench.lr_warmup_steps is not None:
         changes["warmup_steps"] = bench.lr_warmup_steps
@@ -201,7 +211,7 @@ def _prepare(option: Option, bench: Bench, tokenizer: Path | None, out: Path, th
         data=bench.data, pairs=bench.pairs, out=out, size=bench.size, tokenizer=tokenizer,
         vocab_size=bench.vocab_size, max_tokens=bench.max_tokens,
         max_steps=2 * (bench.warmup + bench.steps), device="cpu", seed=bench.seed,
-        model_overrides=bench.model_overrides, **changes,
+        model_overrides=bench.model_overrides, init_from=bench.init_from, **changes,
     )  # fmt: skip
     problems = cfg.problems()
     if problems:
@@ -399,6 +409,7 @@ def run_bench(bench: Bench) -> dict[str, Any]:
             "loss_tol": bench.loss_tol,
             "seed": bench.seed,
             "model_overrides": bench.model_overrides,
+            "init_from": None if bench.init_from is None else str(bench.init_from),
         },
         "collate_ms": collate_median,
         "collate_share": collate_median / 1e3 / step_s,
@@ -470,6 +481,11 @@ def markdown(report: dict[str, Any]) -> str:
         steps=s["steps"],
         warmup=s["warmup"],
         val_max=s["val_max"],
+        weights=(
+            f"`{s['init_from']}` (--init-from)"
+            if s.get("init_from")
+            else "the preset's seeded initialisation"
+        ),
         min_gain=f"{100 * s['min_gain']:.0f}%",
         loss_tol=s["loss_tol"],
         results_table=table(header, aligns, rows),
@@ -512,6 +528,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks.train_
     p.add_argument("--max-tokens", type=int, default=d.max_tokens)
     p.add_argument("--vocab-size", type=int, default=d.vocab_size)
     p.add_argument("--tokenizer", type=Path, help="reuse this tokenizer folder")
+    p.add_argument("--init-from", type=Path,
+                   help="start every option from this trained model folder")
     p.add_argument("--val-max", type=int, default=d.val_max, help="validation examples")
     p.add_argument("--min-gain", type=float, default=d.min_gain,
                    help="speed gain a lever needs to join the best combination")  # fmt: skip

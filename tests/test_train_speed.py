@@ -151,6 +151,14 @@ def test_options_report_every_problem_at_once(tmp_path: Path) -> None:
               "--options", "bf16"])  # fmt: skip
 
 
+def test_init_from_must_be_a_model_folder_without_a_tokenizer(tmp_path: Path) -> None:
+    bench = Bench(data=[str(tmp_path)], pairs="en-de", out=tmp_path, init_from=tmp_path / "m",
+                  tokenizer=tmp_path)  # fmt: skip
+    problems = bench.problems()
+    assert f"init_from {tmp_path / 'm'} is not a model folder (no config.json)" in problems
+    assert "init_from brings its own tokenizer: do not give tokenizer as well" in problems
+
+
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
