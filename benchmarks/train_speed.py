@@ -528,8 +528,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks.train_
     p.add_argument("--max-tokens", type=int, default=d.max_tokens)
     p.add_argument("--vocab-size", type=int, default=d.vocab_size)
     p.add_argument("--tokenizer", type=Path, help="reuse this tokenizer folder")
-    p.add_argument("--init-from", type=Path,
-                   help="start every option from this trained model folder")
+    p.add_argument(
+        "--init-from", type=Path, help="start every option from this trained model folder"
+    )
     p.add_argument("--val-max", type=int, default=d.val_max, help="validation examples")
     p.add_argument("--min-gain", type=float, default=d.min_gain,
                    help="speed gain a lever needs to join the best combination")  # fmt: skip
