@@ -94,7 +94,7 @@ test: lint
 	LINGOLITE_EXPORT_CACHE=$(EXPORT_CACHE) $(MAKE) --no-print-directory test-plain-clone
 
 # The edit loop: ruff, mypy and the tests not marked `slow` (no export, training, JVM or browser),
-# in a few minutes; `make test` runs everything.
+# in about 75 s on two cores; `make test` runs everything.
 check: lint-python
 	$(PYTEST) --no-cov -m "not slow"
 

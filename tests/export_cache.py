@@ -17,9 +17,12 @@ their output depends on:
 
 The first call with a key runs the real tracer; later ones copy its output. Everything after
 tracing (``onnx.checker``, signatures, quantization, parity gates, manifests, hashing, loading)
-runs for real every time. A key that misses anything can only make two different models share
-a graph, which the parity gate that follows every export would catch (the eager reference is
-never cached), so a stale entry fails a test rather than passing one.
+runs for real every time. A key that missed something could only make two different models share
+a graph. For fp32 graphs and trained models the parity gate after every export would catch that
+(the eager reference is never cached); the quantized programs of untrained models are gated on
+nothing (``export.parity``: agreement reported, not gated), so for them the key alone is the
+guarantee, which is why it hashes the quantized weights themselves, not the model they came
+from.
 
 The cache lives beside the session's temporary folder and is shared by pytest-xdist workers; a
 lock per key makes a worker that needs a graph being traced by the other wait for it. The key
@@ -39,6 +42,7 @@ from typing import Any
 import pytest
 import torch
 from filelock import FileLock
+from torch.export.dynamic_shapes import Dim
 
 Hasher = Any  # hashlib's _Hash is not public
 CACHE_ENV = "LINGOLITE_EXPORT_CACHE"
@@ -59,6 +63,8 @@ def _update_value(h: Hasher, value: Any) -> None:
             h.update(f"{name!r}:".encode())
             _update_value(h, item)
         h.update(b")")
+    elif isinstance(value, Dim):  # its repr leaves out the lower bound
+        h.update(f"Dim:{value.__name__}:{value.min}:{value.max}|".encode())
     else:
         h.update(f"{type(value).__name__}:{value!r}|".encode())
 
@@ -80,7 +86,8 @@ def module_digest(h: Hasher, module: torch.nn.Module) -> None:
     """Feed ``h`` what a traced graph of ``module`` depends on (see the module docstring)."""
     for name, sub in module.named_modules():
         config = getattr(sub, "config", None)
-        h.update(f"{name}|{type(sub).__module__}.{type(sub).__qualname__}|{config!r}|".encode())
+        kind = f"{type(sub).__module__}.{type(sub).__qualname__}"
+        h.update(f"{name}|{kind}|{sub.training}|{config!r}|".encode())
     for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
         h.update(f"{name}|".encode())
         _update_tensor(h, tensor)

@@ -19,9 +19,6 @@ from runtime.executorch_backend import ExecuTorchBackend
 from runtime.manifest import ArtifactError, Manifest
 from tests.helpers import random_batch, small_model
 
-ONE_LAYER: dict[str, Any] = {"n_encoder_layers": 1, "n_decoder_layers": 1}
-
-
 # Operators that must run inside the XNNPACK delegate: every matmul, softmax, norm reduction and
 # masking form. What stays outside works on (s,)/(T,)-sized masks and table rows, the token ids
 # (the embedding lookup) or the cross K/V row of a layer.
@@ -57,7 +54,7 @@ def test_heavy_work_is_delegated_to_xnnpack(precision: str) -> None:
 
 def test_int64_mask_program_matches_eager(tmp_path: Path) -> None:
     """``--mask-dtype int64`` (for the Android app): the backend feeds 0/1 masks."""
-    model = small_model(**ONE_LAYER)
+    model = small_model()
     config = model.config.to_dict()
     (tmp_path / "p.pte").write_bytes(lower(model, "int64"))
     variant = {"backend": "executorch", "precision": "fp32", "files": {"program": "p.pte"},
