@@ -293,7 +293,8 @@ class Tokenizer:
 
     def encode(self, text: str) -> list[TokenId]:
         """Pieces of ``text`` only: no bos, eos or language tag."""
-        # SentencePiece's ids (Python ints) become TokenIds here, where they enter LingoLite.
+        # SentencePiece is untyped (Any), so its ids enter LingoLite typed as TokenId here, without
+        # a per-id conversion: a NewType is a plain int at run time.
         return list(self._sp.encode(text))
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[TokenId]]:
