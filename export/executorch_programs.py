@@ -23,6 +23,12 @@ stacked)                   per pair, ``P`` the signed pair swap
 ``self_k[i]``, ``stack``   static slices and ``cat`` of views                 bit for bit
 =========================  ================================================  ===================
 
+Architecture variants (:class:`~lingolite.config.ModelConfig`) take the same forms: LayerNorm
+as ``(x - mean) / sqrt(var + eps) * weight + bias`` with both means as products with ``1/D``;
+post-norm layers through :meth:`_Forms.into` / :meth:`_Forms.out` (the model's
+``_Residual`` rule); sinusoidal positions as a row lookup added to the embeddings; no rotation
+then; the feed-forward, projections and their biases are the model's own modules.
+
 The export's parity gate (fp32 within 1e-4 of eager, identical greedy tokens) holds these to the
 model; ``tests/test_executorch.py`` checks them against eager directly, and that no heavy
 operator is left outside the delegate.
@@ -37,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lingolite.model import Attention, DecoderLayer, EncoderLayer, LingoLite, RMSNorm
+from lingolite.model import Attention, DecoderLayer, EncoderLayer, LingoLite, RMSNorm, _Residual
 
 
 def pair_swap(head_dim: int) -> Tensor:
@@ -61,20 +67,48 @@ class _Forms(nn.Module):
         super().__init__()
         self.model = model
         c = model.config
-        # (P, d): each pair's angle twice, so that a row multiplies a whole head vector.
-        self.register_buffer("cos2", model.rope.cos.repeat_interleave(2, dim=-1), persistent=False)
-        self.register_buffer("sin2", model.rope.sin.repeat_interleave(2, dim=-1), persistent=False)
+        # (P, d): each pair's angle twice, so that a row multiplies a whole head vector (empty
+        # tables for a model without rotary positions: rotate() is then the identity).
+        rope = model.rope
+        cos = rope.cos if rope is not None else torch.zeros(0, c.head_dim // 2)
+        sin = rope.sin if rope is not None else torch.zeros(0, c.head_dim // 2)
+        self.rotary = rope is not None
+        self.register_buffer("cos2", cos.repeat_interleave(2, dim=-1), persistent=False)
+        self.register_buffer("sin2", sin.repeat_interleave(2, dim=-1), persistent=False)
         self.register_buffer("swap", pair_swap(c.head_dim), persistent=False)
         self.register_buffer("mean", torch.full((c.d_model, 1), 1.0 / c.d_model), persistent=False)
         self.eval()
 
-    def norm(self, module: RMSNorm, x: Tensor) -> Tensor:
-        """RMSNorm of ``x`` ``(b, n, D)``; the mean of squares as a product with ``1/D``."""
-        return x * torch.rsqrt(torch.matmul(x * x, self.mean) + module.eps) * module.weight
+    def norm(self, module: nn.Module, x: Tensor) -> Tensor:
+        """RMSNorm or LayerNorm of ``x`` ``(b, n, D)``; every mean a product with ``1/D``."""
+        if isinstance(module, RMSNorm):
+            return x * torch.rsqrt(torch.matmul(x * x, self.mean) + module.eps) * module.weight
+        assert isinstance(module, nn.LayerNorm)  # make_norm builds one or the other
+        centred = x - torch.matmul(x, self.mean)
+        var = torch.matmul(centred * centred, self.mean)
+        return centred * torch.rsqrt(var + module.eps) * module.weight + module.bias
+
+    def into(self, layer: _Residual, norm: nn.Module, x: Tensor) -> Tensor:
+        """A sublayer's input, as ``_Residual.into``: normed in pre-norm layers."""
+        return x if layer.post else self.norm(norm, x)
+
+    def out(self, layer: _Residual, norm: nn.Module, x: Tensor, sublayer_out: Tensor) -> Tensor:
+        """The residual sum, as ``_Residual.out``: normed in post-norm layers."""
+        total = x + sublayer_out
+        return self.norm(norm, total) if layer.post else total
 
     def rotate(self, x: Tensor, cos2: Tensor, sin2: Tensor) -> Tensor:
-        """Rotary embedding of ``x`` ``(b, heads, n, d)`` with tables ``(n, d)``."""
+        """Rotary embedding of ``x`` ``(b, heads, n, d)`` with tables ``(n, d)``; ``x`` itself in
+        a model without rotary positions."""
+        if not self.rotary:
+            return x
         return x * cos2 + torch.matmul(x, self.swap) * sin2
+
+    def tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        """Rotary rows ``(n, d)`` of ``positions`` (unused, empty, without rotary positions)."""
+        if not self.rotary:
+            return self.cos2, self.sin2
+        return self.cos2.index_select(0, positions), self.sin2.index_select(0, positions)
 
     def attend(self, attn: Attention, q: Tensor, k: Tensor, v: Tensor, bias: Tensor,
                keep: Tensor) -> Tensor:  # fmt: skip
@@ -90,10 +124,20 @@ class _Forms(nn.Module):
         return attn.merge(out.reshape(b, h, n, d))
 
     def ffn(self, layer: EncoderLayer | DecoderLayer, x: Tensor) -> Tensor:
-        return x + cast(Tensor, layer.ffn(self.norm(layer.ffn_norm, x)))
+        h = cast(Tensor, layer.ffn(self.into(layer, layer.ffn_norm, x)))
+        return self.out(layer, layer.ffn_norm, x, h)
 
-    def embed(self, ids: Tensor) -> Tensor:
-        return cast(Tensor, self.model.embed(ids)) * self.model.embed_scale
+    def embed(self, ids: Tensor, positions: Tensor) -> Tensor:
+        """Scaled embeddings of ``ids`` ``(b, n)`` plus, with sinusoidal positions, the table
+        rows of ``positions`` ``(n,)``."""
+        x = cast(Tensor, self.model.embed(ids)) * self.model.embed_scale
+        if self.model.positions is not None:
+            x = x + self.model.positions.table.index_select(0, positions)
+        return x
+
+    def final_norm(self, module: nn.Module | None, x: Tensor) -> Tensor:
+        """The stack's final norm (pre-norm models only)."""
+        return x if module is None else self.norm(module, x)
 
 
 class Int8RowEmbedding(nn.Module):
@@ -133,17 +177,17 @@ class XnnpackEncoder(_Forms):
         m._check_encode(src_ids, src_mask)
         b, s = src_ids.shape
         positions = torch.arange(s)
-        cos2, sin2 = self.cos2.index_select(0, positions), self.sin2.index_select(0, positions)
+        cos2, sin2 = self.tables(positions)
         keep, bias = _keep_and_bias(src_mask.view(b, 1, 1, 1, s))  # (b, 1, 1, 1, s)
-        x = self.embed(src_ids)  # (b, s, D)
+        x = self.embed(src_ids, positions)  # (b, s, D)
         for enc_layer in cast(list[EncoderLayer], list(m.encoder_layers)):
             a = enc_layer.attn
-            h = self.norm(enc_layer.attn_norm, x)
+            h = self.into(enc_layer, enc_layer.attn_norm, x)
             q = self.rotate(a.split(a.wq(h), a.n_heads), cos2, sin2)
             k, v = a.project_kv(h)
-            x = x + self.attend(a, q, self.rotate(k, cos2, sin2), v, bias, keep)
-            x = self.ffn(enc_layer, x)
-        memory = self.norm(m.encoder_norm, x)
+            h = self.attend(a, q, self.rotate(k, cos2, sin2), v, bias, keep)
+            x = self.ffn(enc_layer, self.out(enc_layer, enc_layer.attn_norm, x, h))
+        memory = self.final_norm(m.encoder_norm, x)
         keys: list[Tensor] = []
         values: list[Tensor] = []
         for dec_layer in m._decoder_layers():
@@ -164,30 +208,32 @@ class XnnpackDecoderStep(_Forms):
         m._check_decode_step(tokens, pos, src_mask, cross_k, cross_v, self_k, self_v)
         b, s = src_mask.shape
         _, _, h_kv, t, d = self_k.shape
-        cos2, sin2 = self.cos2.index_select(0, pos), self.sin2.index_select(0, pos)  # (1, d)
+        cos2, sin2 = self.tables(pos)  # (1, d)
         src_keep, src_bias = _keep_and_bias(src_mask.view(b, 1, 1, 1, s))
         slots = torch.arange(t)
         self_keep, self_bias = _keep_and_bias((slots <= pos).view(1, 1, 1, 1, t))
         hit = (slots == pos).view(1, 1, t, 1).to(torch.float32)  # the slot pos receives
-        x = self.embed(tokens)  # (b, 1, D)
+        x = self.embed(tokens, pos)  # (b, 1, D)
         new_k, new_v = [], []
         for i, layer in enumerate(m._decoder_layers()):
             a = layer.self_attn
-            h = self.norm(layer.self_norm, x)
+            h = self.into(layer, layer.self_norm, x)
             q = self.rotate(a.split(a.wq(h), a.n_heads), cos2, sin2)
             k, v = a.project_kv(h)
             # write_cache's blend, on a static slice of the stacked cache (no select)
             cache_k = self_k[i : i + 1].view(b, h_kv, t, d) * (1.0 - hit)
             cache_k = cache_k + self.rotate(k, cos2, sin2) * hit
             cache_v = self_v[i : i + 1].view(b, h_kv, t, d) * (1.0 - hit) + v * hit
-            x = x + self.attend(a, q, cache_k, cache_v, self_bias, self_keep)
+            h = self.attend(a, q, cache_k, cache_v, self_bias, self_keep)
+            x = self.out(layer, layer.self_norm, x, h)
             c = layer.cross_attn
-            h = self.norm(layer.cross_norm, x)
-            q = c.split(c.wq(h), c.n_heads)
-            x = x + self.attend(c, q, cross_k[i], cross_v[i], src_bias, src_keep)
-            x = self.ffn(layer, x)
+            q = c.split(c.wq(self.into(layer, layer.cross_norm, x)), c.n_heads)
+            h = self.attend(c, q, cross_k[i], cross_v[i], src_bias, src_keep)
+            x = self.ffn(layer, self.out(layer, layer.cross_norm, x, h))
             new_k.append(cache_k.view(1, b, h_kv, t, d))
             new_v.append(cache_v.view(1, b, h_kv, t, d))
-        x = self.norm(m.decoder_norm, x)
+        x = self.final_norm(m.decoder_norm, x)
         logits = F.linear(x, m.embed.weight) if m.lm_head is None else m.lm_head(x)  # (b, 1, V)
+        if m.logits_bias is not None:
+            logits = logits + m.logits_bias
         return logits.view(b, -1), torch.cat(new_k), torch.cat(new_v)

@@ -45,6 +45,9 @@ STAGES: dict[str, Stage] = {
     "average": Stage("lingolite.average", "average the weights of checkpoints", "train"),
     "presets": Stage("lingolite.demo", "the presets' parameter counts and tensor shapes", "train"),
     "lineage": Stage("lingolite.lineage", "append a run's metrics to a model's lineage", "train"),
+    "import-marian": Stage(
+        "lingolite.import_marian", "import a Hugging Face Marian (OPUS-MT) model", "import"
+    ),
     "export-onnx": Stage("export.onnx", "export to ONNX Runtime (fp32/int8)", "export"),
     "export-executorch": Stage("export.executorch", "export to ExecuTorch (XNNPACK)", "executorch"),
     "export-ctranslate2": Stage(

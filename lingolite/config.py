@@ -33,6 +33,16 @@ SIZE_LIMITS: dict[str, int] = {
 # At most this many parameters (8 GiB of float32 weights).
 MAX_PARAMETERS = 2 * 1024**3
 
+# The architecture variants and their allowed values, the first of each being the default.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "norm": ("rmsnorm", "layernorm"),
+    "norm_position": ("pre", "post"),
+    "positions": ("rotary", "sinusoidal"),
+    "ffn": ("swiglu", "gelu", "swish", "relu"),
+}
+# Keys a config.json may leave out (written before the variants existed): their defaults apply.
+OPTIONAL_KEYS = frozenset({*VARIANTS, "bias", "scale_embeddings", "logits_bias", "name"})
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -67,20 +77,40 @@ class ModelConfig:
     n_kv_heads: int = 2
     n_encoder_layers: int = 3
     n_decoder_layers: int = 3
-    # Hidden size of the SwiGLU feed-forward (each of its three matrices is d_model x ffn_dim).
+    # Hidden size of the feed-forward (SwiGLU: three d_model x ffn_dim matrices, others two).
     ffn_dim: int = 768
     # Static lengths: the rotary tables and the decoder's KV cache are allocated to these sizes.
     max_src_len: int = 128
     max_tgt_len: int = 128
+    # Base of the position frequencies base ** (-2i / d), rotary or sinusoidal.
     rope_base: float = 10000.0
     norm_eps: float = 1e-6
     dropout: float = 0.1
     # Share the embedding matrix between encoder input, decoder input and output projection.
     tie_embeddings: bool = True
     pad_id: TokenId = PAD_ID
+    # The decoder start token: the first input of every decoder sequence. LingoLite's own models
+    # start from <s>; Marian (OPUS-MT) models start from pad, so bos_id may equal pad_id.
     bos_id: TokenId = BOS_ID
     eos_id: TokenId = EOS_ID
     unk_id: TokenId = UNK_ID
+    # ---- architecture variants (VARIANTS): the defaults are LingoLite's own architecture; the
+    # other values are those of imported models (lingolite.import_marian).
+    # "rmsnorm" (weight only) or "layernorm" (weight and bias).
+    norm: str = "rmsnorm"
+    # "pre": x + f(norm(x)), with a final norm after each stack; "post": norm(x + f(x)), none.
+    norm_position: str = "pre"
+    # "rotary": queries and keys rotated in every attention; "sinusoidal": Marian's absolute
+    # table (sines in the first half of the vector, cosines in the second) added to embeddings.
+    positions: str = "rotary"
+    # "swiglu": w2(silu(w1 x) * w3 x); "gelu", "swish", "relu": w2(act(w1 x)).
+    ffn: str = "swiglu"
+    # Biases on every attention and feed-forward projection.
+    bias: bool = False
+    # Multiply token embeddings by sqrt(d_model).
+    scale_embeddings: bool = True
+    # A learned bias added to the output logits (Marian's final_logits_bias).
+    logits_bias: bool = False
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
@@ -100,7 +130,7 @@ class ModelConfig:
         and SwiGLU of every layer; an upper-bound check before anything is allocated."""
         d, kv = self.d_model, self.n_kv_heads * (self.d_model // max(self.n_heads, 1))
         attention = 2 * d * d + 2 * d * kv  # q, o and k, v projections
-        ffn = 3 * d * self.ffn_dim
+        ffn = (3 if self.ffn == "swiglu" else 2) * d * self.ffn_dim
         embeddings = self.vocab_size * d * (1 if self.tie_embeddings else 2)
         layers = self.n_encoder_layers * (attention + ffn)
         layers += self.n_decoder_layers * (2 * attention + ffn)
@@ -135,6 +165,9 @@ class ModelConfig:
             f"norm_eps must be < 1, got {self.norm_eps}",
         )
         need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        for name, allowed in VARIANTS.items():
+            value = getattr(self, name)
+            need(value in allowed, f"{name} must be one of {list(allowed)}, got {value!r}")
         if not errors and self.estimated_parameters() > MAX_PARAMETERS:
             errors.append(
                 f"the model would have about {self.estimated_parameters():,} parameters; the "
@@ -146,10 +179,14 @@ class ModelConfig:
                 f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})",
             )
             need(
-                (self.d_model // self.n_heads) % 2 == 0,
+                self.positions != "rotary" or (self.d_model // self.n_heads) % 2 == 0,
                 f"head_dim (d_model / n_heads = {self.d_model / self.n_heads}) must be even "
                 "for rotary embeddings",
             )
+        need(
+            self.positions != "sinusoidal" or self.d_model % 2 == 0,
+            f"d_model ({self.d_model}) must be even for sinusoidal positions",
+        )
         if self.n_kv_heads > 0:
             need(
                 self.n_heads % self.n_kv_heads == 0,
@@ -162,8 +199,16 @@ class ModelConfig:
                 0 <= value < self.vocab_size,
                 f"{key} must be in [0, vocab_size={self.vocab_size}), got {value}",
             )
-        if len(set(special.values())) != len(special):
-            errors.append(f"special token ids must be distinct, got {special}")
+        # The decoder start token (bos_id) may be pad (Marian's convention): it is only ever an
+        # input, and pad is masked on the source side only.
+        distinct = {k: v for k, v in special.items() if k != "bos_id"}
+        if len(set(distinct.values())) != len(distinct) or self.bos_id in (
+            self.eos_id,
+            self.unk_id,
+        ):
+            errors.append(
+                f"special token ids must be distinct (bos_id may equal pad_id), got {special}"
+            )
         if errors:
             raise ConfigError("invalid model config: " + "; ".join(errors))
 
@@ -185,7 +230,7 @@ class ModelConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"model config must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        required = known - {"name"}
+        required = known - OPTIONAL_KEYS
         problems = [f"unknown key {k!r}" for k in sorted(set(data) - known)]
         problems += [f"missing key {k!r}" for k in sorted(required - set(data))]
         if problems:

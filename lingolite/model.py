@@ -34,7 +34,7 @@ exported graph split its input and stack its output at every step, two copies of
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import torch
@@ -209,6 +209,43 @@ class RMSNorm(nn.Module):
         return normed.type_as(x) * self.weight
 
 
+def make_norm(config: ModelConfig) -> nn.Module:
+    """The norm of ``config.norm``: :class:`RMSNorm` or ``nn.LayerNorm`` (weight and bias)."""
+    if config.norm == "layernorm":
+        return nn.LayerNorm(config.d_model, eps=config.norm_eps)
+    return RMSNorm(config.d_model, config.norm_eps)
+
+
+class SinusoidalPositions(nn.Module):
+    """Marian's absolute sinusoidal positions, added to the (scaled) token embeddings.
+
+    Row ``p`` of the ``(P, D)`` table is ``[sin(p w_0), ..., sin(p w_{D/2-1}), cos(p w_0), ...,
+    cos(p w_{D/2-1})]`` with ``w_i = base ** (-2i / D)``: sines in the first half, cosines in the
+    second (not interleaved), computed in float64 and rounded to float32 once.
+
+    >>> SinusoidalPositions(dim=4, max_len=2, base=10000.0).table
+    tensor([[0.0000, 0.0000, 1.0000, 1.0000],
+            [0.8415, 0.0100, 0.5403, 0.9999]])
+    """
+
+    table: Tensor
+
+    def __init__(self, dim: int, max_len: int, base: float) -> None:
+        super().__init__()
+        problems = _positive_int("dim", dim) + _positive_int("max_len", max_len)
+        if not problems and dim % 2:
+            problems.append(f"dim must be even (sine and cosine halves), got {dim}")
+        _raise_if(problems + _positive_finite("base", base), "SinusoidalPositions arguments")
+        inv_freq = base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+        angles = torch.outer(torch.arange(max_len, dtype=torch.float64), inv_freq)  # (P, D/2)
+        table = torch.cat((angles.sin(), angles.cos()), dim=-1).float()
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, positions: Tensor) -> Tensor:
+        """Rows of ``positions`` (int64 ``(n,)``) -> ``(n, D)``."""
+        return self.table.index_select(0, positions)
+
+
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding with precomputed, non-persistent cos/sin tables.
 
@@ -253,8 +290,11 @@ class RotaryEmbedding(nn.Module):
         return self.cos.index_select(0, positions), self.sin.index_select(0, positions)
 
 
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate ``x`` ``(b, heads, n, d)`` by tables ``(n, d/2)`` (see :class:`RotaryEmbedding`)."""
+def apply_rotary(x: Tensor, cos: Tensor | None, sin: Tensor | None) -> Tensor:
+    """Rotate ``x`` ``(b, heads, n, d)`` by tables ``(n, d/2)`` (see :class:`RotaryEmbedding`);
+    ``x`` itself when the tables are None (a model with sinusoidal positions)."""
+    if cos is None or sin is None:
+        return x
     b, heads, n, d = x.shape
     pairs = x.float().reshape(b, heads, n, d // 2, 2)  # (b, heads, n, d/2, 2)
     even, odd = pairs[..., 0], pairs[..., 1]
@@ -294,10 +334,11 @@ class Attention(nn.Module):
         self.n_kv_heads = config.n_kv_heads
         self.head_dim = config.head_dim
         kv_dim = config.n_kv_heads * config.head_dim
-        self.wq = nn.Linear(config.d_model, config.d_model, bias=False)
-        self.wk = nn.Linear(config.d_model, kv_dim, bias=False)
-        self.wv = nn.Linear(config.d_model, kv_dim, bias=False)
-        self.wo = nn.Linear(config.d_model, config.d_model, bias=False)
+        bias = config.bias
+        self.wq = nn.Linear(config.d_model, config.d_model, bias=bias)
+        self.wk = nn.Linear(config.d_model, kv_dim, bias=bias)
+        self.wv = nn.Linear(config.d_model, kv_dim, bias=bias)
+        self.wo = nn.Linear(config.d_model, config.d_model, bias=bias)
 
     def split(self, x: Tensor, heads: int) -> Tensor:
         b, n, _ = x.shape
@@ -312,14 +353,22 @@ class Attention(nn.Module):
         merged: Tensor = self.wo(out.transpose(1, 2).reshape(b, n, self.n_heads * self.head_dim))
         return merged
 
-    def self_attend(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor) -> Tensor:
+    def self_attend(
+        self, x: Tensor, cos: Tensor | None, sin: Tensor | None, mask: Tensor
+    ) -> Tensor:
         """Self-attention over the whole of ``x`` ``(b, n, D)`` with rotary tables ``(n, d/2)``."""
         q = apply_rotary(self.split(self.wq(x), self.n_heads), cos, sin)
         k, v = self.project_kv(x)
         return self.merge(grouped_attention(q, apply_rotary(k, cos, sin), v, mask))
 
     def self_attend_step(
-        self, x: Tensor, cos: Tensor, sin: Tensor, pos: Tensor, cache_k: Tensor, cache_v: Tensor
+        self,
+        x: Tensor,
+        cos: Tensor | None,
+        sin: Tensor | None,
+        pos: Tensor,
+        cache_k: Tensor,
+        cache_v: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """One decoding step: x ``(b, 1, D)``, caches ``(b, h_kv, T, d)``, pos ``(1,)``.
 
@@ -334,7 +383,7 @@ class Attention(nn.Module):
         return self.merge(grouped_attention(q, cache_k, cache_v, visible)), cache_k, cache_v
 
     def self_attend_grow(
-        self, x: Tensor, cos: Tensor, sin: Tensor, past_k: Tensor, past_v: Tensor
+        self, x: Tensor, cos: Tensor | None, sin: Tensor | None, past_k: Tensor, past_v: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """One step of the growing cache: x ``(b, 1, D)``, past ``(b, h_kv, t, d)``.
 
@@ -353,78 +402,112 @@ class Attention(nn.Module):
         return self.merge(grouped_attention(q, k, v, mask))
 
 
-class SwiGLU(nn.Module):
-    """``w2(silu(w1 x) * w3 x)``."""
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "swiglu": F.silu, "swish": F.silu, "gelu": F.gelu, "relu": F.relu,
+}  # fmt: skip
+
+
+class FeedForward(nn.Module):
+    """SwiGLU ``w2(silu(w1 x) * w3 x)``, or ``w2(act(w1 x))`` for ``ffn`` gelu (exact, erf),
+    swish (silu) and relu; projections with biases when ``config.bias``."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.w1 = nn.Linear(config.d_model, config.ffn_dim, bias=False)
-        self.w3 = nn.Linear(config.d_model, config.ffn_dim, bias=False)
-        self.w2 = nn.Linear(config.ffn_dim, config.d_model, bias=False)
+        self.act = _ACTIVATIONS[config.ffn]
+        self.w1 = nn.Linear(config.d_model, config.ffn_dim, bias=config.bias)
+        self.w3 = (
+            nn.Linear(config.d_model, config.ffn_dim, bias=config.bias)
+            if config.ffn == "swiglu"
+            else None
+        )
+        self.w2 = nn.Linear(config.ffn_dim, config.d_model, bias=config.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        out: Tensor = self.w2(F.silu(self.w1(x)) * self.w3(x))
+        hidden = self.act(self.w1(x))
+        if self.w3 is not None:
+            hidden = hidden * self.w3(x)
+        out: Tensor = self.w2(hidden)
         return out
 
 
-class EncoderLayer(nn.Module):
+class _Residual(nn.Module):
+    """Where a layer normalises (``config.norm_position``). A sublayer ``f`` with norm ``n``:
+    pre-norm ``x + f(n(x))``, post-norm ``n(x + f(x))``; written as ``out(n, x + f(into(n, x)))``
+    so that each layer form states its sublayers once."""
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.attn_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.post = config.norm_position == "post"
+        self.dropout = nn.Dropout(config.dropout)
+
+    def into(self, norm: nn.Module, x: Tensor) -> Tensor:
+        """The sublayer's input: ``norm(x)`` (pre-norm) or ``x`` (post-norm)."""
+        return x if self.post else cast(Tensor, norm(x))
+
+    def out(self, norm: nn.Module, x: Tensor, sublayer_out: Tensor) -> Tensor:
+        """The residual sum ``x + dropout(f)``, normalised in post-norm."""
+        total = x + self.dropout(sublayer_out)
+        return cast(Tensor, norm(total)) if self.post else total
+
+
+class EncoderLayer(_Residual):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.attn_norm = make_norm(config)
         self.attn = Attention(config)
-        self.ffn_norm = RMSNorm(config.d_model, config.norm_eps)
-        self.ffn = SwiGLU(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.ffn_norm = make_norm(config)
+        self.ffn = FeedForward(config)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor) -> Tensor:
-        x = x + self.dropout(self.attn.self_attend(self.attn_norm(x), cos, sin, mask))
-        out: Tensor = x + self.dropout(self.ffn(self.ffn_norm(x)))
-        return out
+    def forward(self, x: Tensor, cos: Tensor | None, sin: Tensor | None, mask: Tensor) -> Tensor:
+        h = self.into(self.attn_norm, x)
+        x = self.out(self.attn_norm, x, self.attn.self_attend(h, cos, sin, mask))
+        return self.out(self.ffn_norm, x, self.ffn(self.into(self.ffn_norm, x)))
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(_Residual):
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.self_norm = RMSNorm(config.d_model, config.norm_eps)
+        super().__init__(config)
+        self.self_norm = make_norm(config)
         self.self_attn = Attention(config)
-        self.cross_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.cross_norm = make_norm(config)
         self.cross_attn = Attention(config)
-        self.ffn_norm = RMSNorm(config.d_model, config.norm_eps)
-        self.ffn = SwiGLU(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.ffn_norm = make_norm(config)
+        self.ffn = FeedForward(config)
 
     def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, causal: Tensor, k: Tensor, v: Tensor,
-        src_mask: Tensor,
+        self, x: Tensor, cos: Tensor | None, sin: Tensor | None, causal: Tensor, k: Tensor,
+        v: Tensor, src_mask: Tensor,
     ) -> Tensor:  # fmt: skip
         """Whole-sequence (training) form: x ``(b, t, D)``, causal ``(1, 1, t, t)``."""
-        x = x + self.dropout(self.self_attn.self_attend(self.self_norm(x), cos, sin, causal))
-        return self._cross_and_ffn(x, k, v, src_mask)
+        h = self.self_attn.self_attend(self.into(self.self_norm, x), cos, sin, causal)
+        return self._cross_and_ffn(self.out(self.self_norm, x, h), k, v, src_mask)
 
     def step(
-        self, x: Tensor, cos: Tensor, sin: Tensor, pos: Tensor, cache_k: Tensor,
+        self, x: Tensor, cos: Tensor | None, sin: Tensor | None, pos: Tensor, cache_k: Tensor,
         cache_v: Tensor, k: Tensor, v: Tensor, src_mask: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
         """Cached form: x ``(b, 1, D)``; returns the output and the layer's updated caches."""
         out, cache_k, cache_v = self.self_attn.self_attend_step(
-            self.self_norm(x), cos, sin, pos, cache_k, cache_v
+            self.into(self.self_norm, x), cos, sin, pos, cache_k, cache_v
         )
-        return self._cross_and_ffn(x + out, k, v, src_mask), cache_k, cache_v
+        x = self.out(self.self_norm, x, out)
+        return self._cross_and_ffn(x, k, v, src_mask), cache_k, cache_v
 
     def step_grow(
-        self, x: Tensor, cos: Tensor, sin: Tensor, past_k: Tensor, past_v: Tensor, k: Tensor,
-        v: Tensor, src_mask: Tensor,
+        self, x: Tensor, cos: Tensor | None, sin: Tensor | None, past_k: Tensor, past_v: Tensor,
+        k: Tensor, v: Tensor, src_mask: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
         """Growing-cache form of :meth:`step`: the layer's caches come back one entry longer."""
         out, past_k, past_v = self.self_attn.self_attend_grow(
-            self.self_norm(x), cos, sin, past_k, past_v
+            self.into(self.self_norm, x), cos, sin, past_k, past_v
         )
-        return self._cross_and_ffn(x + out, k, v, src_mask), past_k, past_v
+        x = self.out(self.self_norm, x, out)
+        return self._cross_and_ffn(x, k, v, src_mask), past_k, past_v
 
     def _cross_and_ffn(self, x: Tensor, k: Tensor, v: Tensor, src_mask: Tensor) -> Tensor:
-        x = x + self.dropout(self.cross_attn.cross_attend(self.cross_norm(x), k, v, src_mask))
-        out: Tensor = x + self.dropout(self.ffn(self.ffn_norm(x)))
-        return out
+        h = self.cross_attn.cross_attend(self.into(self.cross_norm, x), k, v, src_mask)
+        x = self.out(self.cross_norm, x, h)
+        return self.out(self.ffn_norm, x, self.ffn(self.into(self.ffn_norm, x)))
 
 
 class LingoLite(nn.Module):
@@ -470,23 +553,34 @@ class LingoLite(nn.Module):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
-        # Embeddings are initialised with std D^-1/2 and scaled by sqrt(D), once, here.
-        self.embed_scale = math.sqrt(config.d_model)
-        self.rope = RotaryEmbedding(
-            config.head_dim, max(config.max_src_len, config.max_tgt_len), config.rope_base
+        # Embeddings are initialised with std D^-1/2 and (scale_embeddings) scaled by sqrt(D),
+        # once, here.
+        self.embed_scale = math.sqrt(config.d_model) if config.scale_embeddings else 1.0
+        positions = max(config.max_src_len, config.max_tgt_len)
+        rotary = config.positions == "rotary"
+        self.rope = (
+            RotaryEmbedding(config.head_dim, positions, config.rope_base) if rotary else None
+        )
+        self.positions = (
+            None if rotary else SinusoidalPositions(config.d_model, positions, config.rope_base)
         )
         self.encoder_layers = nn.ModuleList(
             EncoderLayer(config) for _ in range(config.n_encoder_layers)
         )
-        self.encoder_norm = RMSNorm(config.d_model, config.norm_eps)
+        # Pre-norm stacks end with a norm; in post-norm every layer's output is already normed.
+        pre = config.norm_position == "pre"
+        self.encoder_norm = make_norm(config) if pre else None
         self.decoder_layers = nn.ModuleList(
             DecoderLayer(config) for _ in range(config.n_decoder_layers)
         )
-        self.decoder_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.decoder_norm = make_norm(config) if pre else None
         self.lm_head = (
             None
             if config.tie_embeddings
             else nn.Linear(config.d_model, config.vocab_size, bias=False)
+        )
+        self.logits_bias = (
+            nn.Parameter(torch.zeros(config.vocab_size)) if config.logits_bias else None
         )
         self.dropout = nn.Dropout(config.dropout)
         causal = torch.tril(torch.ones(config.max_tgt_len, config.max_tgt_len, dtype=torch.bool))
@@ -494,14 +588,21 @@ class LingoLite(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Deterministic given the torch seed: normal(0, 0.02) linears, D^-1/2 embeddings."""
+        """Deterministic given the torch seed: normal(0, 0.02) linears, D^-1/2 embeddings, zero
+        biases, unit norms."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
             elif isinstance(module, RMSNorm):
                 nn.init.ones_(module.weight)
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()  # weight 1, bias 0
         nn.init.normal_(self.embed.weight, std=self.config.d_model**-0.5)
-        if self.config.tie_embeddings:
+        if self.logits_bias is not None:
+            nn.init.zeros_(self.logits_bias)
+        if self.config.tie_embeddings and isinstance(self.decoder_norm, RMSNorm | nn.LayerNorm):
             # The tied output matrix has rows of norm ~1 while the normalised hidden state has
             # norm ~sqrt(D): start the final norm at D^-1/2 so initial logits are O(1) and the
             # initial loss is ~ln(V) instead of favouring the input token.
@@ -631,16 +732,33 @@ class LingoLite(nn.Module):
         if _check_shapes(what, shapes, bounds):
             _raise_if(_ids_problems("tgt_in", tgt_in, c.vocab_size), what)
 
-    def _embed(self, ids: Tensor) -> Tensor:
-        x: Tensor = self.dropout(self.embed(ids) * self.embed_scale)
-        return x
+    def _rotary(self, positions: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """Rotary tables ``(n, d/2)`` of ``positions``; (None, None) with sinusoidal positions."""
+        if self.rope is None:
+            return None, None
+        return self.rope.tables(positions)
+
+    def _absolute(self, positions: Tensor) -> Tensor | None:
+        """Sinusoidal rows ``(n, D)`` of ``positions``; None with rotary positions."""
+        return None if self.positions is None else cast(Tensor, self.positions(positions))
+
+    def _embed(self, ids: Tensor, absolute: Tensor | None) -> Tensor:
+        """Token embeddings ``(b, n, D)`` of ``ids`` ``(b, n)``, scaled, plus the sinusoidal rows
+        ``absolute`` ``(n, D)`` of their positions when the model has them."""
+        x: Tensor = self.embed(ids) * self.embed_scale
+        if absolute is not None:
+            x = x + absolute
+        out: Tensor = self.dropout(x)
+        return out
 
     def _logits(self, x: Tensor) -> Tensor:
-        x = self.decoder_norm(x)
+        if self.decoder_norm is not None:
+            x = self.decoder_norm(x)
         if self.lm_head is not None:
             logits: Tensor = self.lm_head(x)
-            return logits
-        return F.linear(x, self.embed.weight)
+        else:
+            logits = F.linear(x, self.embed.weight)
+        return logits if self.logits_bias is None else logits + self.logits_bias
 
     def encode(self, src_ids: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
         """Source ids ``(b, s)`` int64 and mask ``(b, s)`` -> cross K, V ``(L, b, h_kv, s, d)``.
@@ -650,12 +768,13 @@ class LingoLite(nn.Module):
         """
         self._check_encode(src_ids, src_mask)
         s = src_ids.shape[1]
-        cos, sin = self.rope.tables(torch.arange(s, device=src_ids.device))
+        positions = torch.arange(s, device=src_ids.device)
+        cos, sin = self._rotary(positions)
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, s)  # (b, 1, 1, s)
-        x = self._embed(src_ids)  # (b, s, D)
+        x = self._embed(src_ids, self._absolute(positions))  # (b, s, D)
         for enc_layer in self.encoder_layers:
             x = enc_layer(x, cos, sin, key_mask)
-        memory = self.encoder_norm(x)
+        memory = x if self.encoder_norm is None else self.encoder_norm(x)
         keys, values = zip(
             *(layer.cross_attn.project_kv(memory) for layer in self._decoder_layers()), strict=True
         )
@@ -675,9 +794,9 @@ class LingoLite(nn.Module):
         outside the cache or token ids outside the vocabulary.
         """
         self._check_decode_step(tokens, pos, src_mask, cross_k, cross_v, self_k, self_v)
-        cos, sin = self.rope.tables(pos)  # (1, d/2)
+        cos, sin = self._rotary(pos)  # (1, d/2)
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])  # (b, 1, 1, s)
-        x = self._embed(tokens)  # (b, 1, D)
+        x = self._embed(tokens, self._absolute(pos))  # (b, 1, D)
         new_k, new_v = [], []
         for i, layer in enumerate(self._decoder_layers()):
             x, k_i, v_i = layer.step(
@@ -702,9 +821,12 @@ class LingoLite(nn.Module):
         """
         self._check_decode_grow(tokens, src_mask, cross_k, cross_v, past_k, past_v)
         t = past_k[0].shape[2]
-        cos, sin = self.rope.cos[t : t + 1], self.rope.sin[t : t + 1]  # (1, d/2)
+        # Rows t of the tables, sliced (a symbolic t needs no index tensor): (1, d/2), (1, D).
+        cos, sin = (None, None) if self.rope is None else (self.rope.cos[t : t + 1],
+                                                           self.rope.sin[t : t + 1])  # fmt: skip
+        absolute = None if self.positions is None else self.positions.table[t : t + 1]
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])  # (b, 1, 1, s)
-        x = self._embed(tokens)  # (b, 1, D)
+        x = self._embed(tokens, absolute)  # (b, 1, D)
         new_k, new_v = [], []
         for i, layer in enumerate(self._decoder_layers()):
             x, k_i, v_i = layer.step_grow(
@@ -721,10 +843,11 @@ class LingoLite(nn.Module):
         ``t`` from 1 to ``max_tgt_len``."""
         self._check_decode_full(tgt_in, src_mask, cross_k, cross_v)
         t = tgt_in.shape[1]
-        cos, sin = self.rope.tables(torch.arange(t, device=tgt_in.device))
+        positions = torch.arange(t, device=tgt_in.device)
+        cos, sin = self._rotary(positions)
         causal = self.causal[:t, :t].view(1, 1, t, t)
         key_mask = src_mask.view(src_mask.shape[0], 1, 1, src_mask.shape[1])
-        x = self._embed(tgt_in)
+        x = self._embed(tgt_in, self._absolute(positions))
         for i, layer in enumerate(self.decoder_layers):
             x = layer(x, cos, sin, causal, cross_k[i], cross_v[i], key_mask)
         return self._logits(x)
@@ -738,7 +861,7 @@ class LingoLite(nn.Module):
         """The growing cache's start state: per decoder layer, K and V ``(b, h_kv, 0, d)``."""
         c = self.config
         shape = (batch, c.n_kv_heads, 0, c.head_dim)
-        device = self.rope.cos.device  # a buffer: moves with the model, whatever the embedding is
+        device = self.causal.device  # a buffer: moves with the model, whatever the embedding is
         layers = range(c.n_decoder_layers)
         return (
             [torch.zeros(shape, device=device) for _ in layers],
@@ -749,5 +872,5 @@ class LingoLite(nn.Module):
         """Zeroed self-attention caches ``(L, b, h_kv, T, d)`` (the cache rule's start state)."""
         c = self.config
         shape = (c.n_decoder_layers, batch, c.n_kv_heads, c.max_tgt_len, c.head_dim)
-        device = self.rope.cos.device  # a buffer: moves with the model, whatever the embedding is
+        device = self.causal.device  # a buffer: moves with the model, whatever the embedding is
         return torch.zeros(shape, device=device), torch.zeros(shape, device=device)

@@ -341,7 +341,7 @@ def test_embedding_scale_is_derived_once_and_read_from_the_attribute() -> None:
     # Every forward reads the stored value: changing it changes the output, and setting it to 1
     # makes the embedding step a plain lookup. A forward that recomputed sqrt(D) would ignore both.
     model.embed_scale = 1.0
-    assert torch.equal(model._embed(src), model.embed.weight[src])
+    assert torch.equal(model._embed(src, None), model.embed.weight[src])
     assert not torch.allclose(model(src, mask, tgt), before)
     model.embed_scale = math.sqrt(32)
     assert torch.equal(model(src, mask, tgt), before)

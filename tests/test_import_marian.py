@@ -1,0 +1,218 @@
+"""Marian (OPUS-MT) import: LingoLite's model with the Marian variants computes what
+``transformers.MarianMTModel`` computes, and the one search decodes what ``generate`` does.
+
+Models are built offline from ``MarianConfig`` with seeded random weights (every parameter and
+the final logits bias perturbed, so that a wrongly mapped norm or bias cannot hide behind its
+default value): a small one and one at the real ``opus-mt-en-de`` size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from lingolite.config import ModelConfig
+from lingolite.generate import EagerBackend
+from lingolite.import_marian import MarianImportError, marian_config, marian_state
+from lingolite.model import LingoLite
+from lingolite.search import SearchConfig, generate, pad_batch
+from lingolite.tokenizer import TokenId
+
+transformers = pytest.importorskip("transformers")
+
+
+def hf_config(**overrides: Any) -> Any:
+    """A small MarianConfig in opus-mt's layout: eos 0, unk 1, pad (= decoder start) last."""
+    values: dict[str, Any] = dict(
+        vocab_size=97, d_model=32, encoder_layers=2, decoder_layers=2,
+        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+        decoder_ffn_dim=64, max_position_embeddings=64, activation_function="swish",
+        scale_embedding=True, eos_token_id=0, forced_eos_token_id=None,
+    )  # fmt: skip
+    values.update(overrides)
+    values.setdefault("pad_token_id", values["vocab_size"] - 1)
+    values.setdefault("decoder_start_token_id", values["pad_token_id"])
+    return transformers.MarianConfig(**values)
+
+
+def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0) -> Any:
+    """A MarianMTModel with every weight perturbed (norms and biases away from 1 and 0) and
+    ``eos_boost`` added to the eos logit, so that hypotheses end at varied lengths."""
+    torch.manual_seed(seed)
+    model = transformers.MarianMTModel(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "embed_positions" in name:  # the fixed sinusoidal table
+                continue
+            p.add_(torch.randn_like(p) * (0.2 if "layer_norm" in name else 0.05))
+        model.final_logits_bias.normal_(0.0, 0.5)
+        model.final_logits_bias[0, config.eos_token_id] += eos_boost
+    return model
+
+
+def imported(hf: Any, max_len: int = 64) -> LingoLite:
+    c = hf.config.to_dict()
+    config = marian_config(c, unk_id=1, max_src_len=max_len, max_tgt_len=max_len)
+    model = LingoLite(config)
+    model.load_state_dict(marian_state(hf.state_dict(), config))
+    return model.eval()
+
+
+def sources(config: ModelConfig, rows: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded random sources ending in eos, of lengths 3..12."""
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(3, 13, (rows,), generator=gen).tolist()
+    special = {config.pad_id, config.eos_id, config.bos_id}
+    vocab = [i for i in range(2, config.vocab_size) if i not in special]
+    seqs = [
+        [TokenId(vocab[j]) for j in torch.randint(0, len(vocab), (n - 1,), generator=gen)]
+        + [config.eos_id]
+        for n in lengths
+    ]
+    ids, mask = pad_batch(seqs, config.pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+@pytest.mark.parametrize("activation", ["swish", "gelu", "relu"])
+def test_encoder_and_decoder_match_marian(activation: str) -> None:
+    hf = hf_model(hf_config(activation_function=activation))
+    ours = imported(hf)
+    src, mask = sources(ours.config, 4)
+    tgt = torch.randint(2, 96, (4, 6))
+    tgt[:, 0] = ours.config.bos_id
+    with torch.no_grad():
+        memory = hf.model.encoder(input_ids=src, attention_mask=mask.long()).last_hidden_state
+        cross_k, cross_v = ours.encode(src, mask)
+        for i, layer in enumerate(hf.model.decoder.layers):
+            attn = layer.encoder_attn
+            heads = ours.config.n_heads
+            for got, proj in ((cross_k[i], attn.k_proj), (cross_v[i], attn.v_proj)):
+                want = proj(memory).view(4, -1, heads, ours.config.head_dim).transpose(1, 2)
+                # padded source positions feed nothing: compare the real ones
+                keep = mask[:, None, :, None].expand_as(want)
+                assert (got[keep] - want[keep]).abs().max() <= 1e-4
+        want_logits = hf(input_ids=src, attention_mask=mask.long(), decoder_input_ids=tgt).logits
+        got_logits = ours(src, mask, tgt)
+        assert (got_logits - want_logits).abs().max() <= 1e-4
+        # the cached step (the exported decoder) gives the same logits, position by position
+        self_k, self_v = ours.empty_cache(4)
+        for pos in range(tgt.shape[1]):
+            step, self_k, self_v = ours.decode_step(
+                tgt[:, pos : pos + 1], torch.tensor([pos]), mask, cross_k, cross_v, self_k, self_v
+            )
+            assert (step - want_logits[:, pos]).abs().max() <= 1e-4
+
+
+def hf_generate(hf: Any, src: torch.Tensor, mask: torch.Tensor, **options: Any) -> list[list[int]]:
+    """``generate``'s tokens per row, without the decoder start token and from eos on."""
+    out = hf.generate(
+        input_ids=src, attention_mask=mask.long(), do_sample=False, bad_words_ids=None,
+        forced_eos_token_id=None, num_return_sequences=1, **options,
+    )  # fmt: skip
+    rows = []
+    eos = hf.config.eos_token_id
+    for row in out[:, 1:].tolist():
+        rows.append(row[: row.index(eos)] if eos in row else row)
+    return rows
+
+
+def ours_generate(model: LingoLite, src: torch.Tensor, mask: torch.Tensor,
+                  config: SearchConfig) -> list[list[int]]:  # fmt: skip
+    c = model.config
+    out = generate(
+        EagerBackend(model), src.numpy(), mask.numpy(), bos_id=c.bos_id, eos_id=c.eos_id,
+        pad_id=c.pad_id, config=config,
+    )  # fmt: skip
+    return [list(map(int, row)) for row in out]
+
+
+@pytest.mark.parametrize("eos_boost", [2.0, 4.0])
+def test_greedy_and_beam_tokens_match_generate(eos_boost: float) -> None:
+    hf = hf_model(hf_config(), seed=3, eos_boost=eos_boost)
+    ours = imported(hf)
+    src, mask = sources(ours.config, 8, seed=5)
+    with torch.no_grad():
+        want = hf_generate(hf, src, mask, num_beams=1, max_new_tokens=24)
+        got = ours_generate(ours, src, mask, SearchConfig(max_length=24))
+        assert got == want
+        assert any(len(row) < 24 for row in want)  # some rows ended with eos
+        for length_penalty, early_stopping in ((1.0, False), (0.6, True), (0.0, False)):
+            want = hf_generate(
+                hf, src, mask, num_beams=4, max_new_tokens=24,
+                length_penalty=length_penalty, early_stopping=early_stopping,
+            )  # fmt: skip
+            config = SearchConfig(
+                num_beams=4, max_length=24, length_penalty=length_penalty,
+                early_stopping=early_stopping,
+            )  # fmt: skip
+            assert ours_generate(ours, src, mask, config) == want, (length_penalty, early_stopping)
+
+
+def test_real_opus_mt_en_de_size_matches_marian() -> None:
+    """d_model 512, 6 + 6 layers, 8 heads, FFN 2048, vocabulary 58,101: opus-mt-en-de's sizes."""
+    hf = hf_model(
+        hf_config(
+            vocab_size=58101, d_model=512, encoder_layers=6, decoder_layers=6,
+            encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=2048,
+            decoder_ffn_dim=2048, max_position_embeddings=512,
+        ),
+        eos_boost=6.0,
+    )  # fmt: skip
+    ours = imported(hf, max_len=128)
+    assert ours.num_parameters() == sum(p.numel() for p in hf.parameters()) + 58101 - sum(
+        p.numel() for p in hf.model.encoder.embed_positions.parameters()
+    ) - sum(p.numel() for p in hf.model.decoder.embed_positions.parameters())
+    src, mask = sources(ours.config, 3, seed=2)
+    tgt = torch.randint(2, 58000, (3, 5))
+    tgt[:, 0] = ours.config.bos_id
+    with torch.no_grad():
+        want = hf(input_ids=src, attention_mask=mask.long(), decoder_input_ids=tgt).logits
+        assert (ours(src, mask, tgt) - want).abs().max() <= 1e-4
+        config = SearchConfig(num_beams=4, max_length=12)
+        assert ours_generate(ours, src, mask, config) == hf_generate(
+            hf, src, mask, num_beams=4, max_new_tokens=12
+        )
+
+
+def test_unsupported_config_names_every_field() -> None:
+    c = hf_config().to_dict()
+    bad = {**c, "activation_function": "gelu_new", "decoder_attention_heads": 2,
+           "share_encoder_decoder_embeddings": False, "decoder_vocab_size": 50,
+           "eos_token_id": [0, 1]}  # fmt: skip
+    with pytest.raises(MarianImportError) as error:
+        marian_config(bad, unk_id=1)
+    message = str(error.value)
+    for field in ("activation_function is 'gelu_new'", "decoder_attention_heads (2)",
+                  "share_encoder_decoder_embeddings is False", "decoder_vocab_size (50)",
+                  "eos_token_id must be one integer, got [0, 1]",
+                  "max_src_len 256 exceeds max_position_embeddings 64"):  # fmt: skip
+        assert field in message
+
+
+def test_weights_that_do_not_map_are_all_named() -> None:
+    hf = hf_model(hf_config())
+    config = marian_config(hf.config.to_dict(), unk_id=1, max_src_len=64, max_tgt_len=64)
+    state = dict(hf.state_dict())
+    del state["model.encoder.layers.1.fc2.bias"]
+    state["model.extra.weight"] = torch.zeros(2)
+    state["model.decoder.embed_tokens.weight"] = state["model.shared.weight"] + 1.0
+    state["model.encoder.embed_positions.weight"] = torch.zeros(64, 32)
+    with pytest.raises(MarianImportError) as error:
+        marian_state(state, config)
+    message = str(error.value)
+    assert "missing tensor 'model.encoder.layers.1.fc2.bias'" in message
+    assert "unexpected tensor 'model.extra.weight'" in message
+    assert "model.decoder.embed_tokens.weight differs from model.shared.weight" in message
+    assert "model.encoder.embed_positions.weight is not Marian's sinusoidal table" in message
+
+
+def test_position_table_is_marians() -> None:
+    hf = hf_model(hf_config())
+    ours = imported(hf)
+    table = hf.model.encoder.embed_positions.weight
+    assert ours.positions is not None
+    assert torch.allclose(ours.positions.table, table[: ours.positions.table.shape[0]], atol=1e-6)
+    assert np.isclose(float(ours.embed_scale), 32**0.5)
