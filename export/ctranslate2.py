@@ -10,7 +10,11 @@ precision, ``ct2-fp32/`` and ``ct2-int8/`` (``model.bin``, ``config.json``,
 ``shared_vocabulary.json``), read by ``runtime.ctranslate2_backend``. ``--quantize int8`` keeps
 only the int8 model; the float32 one is still built, as the proof that the mapping is exact.
 
-How LingoLite maps onto ``ctranslate2.specs.TransformerSpec`` (both encoder and decoder):
+How LingoLite maps onto ``ctranslate2.specs.TransformerSpec`` (both encoder and decoder), for
+LingoLite's own architecture (the variants of imported models map as well: post-norm
+``pre_norm=False`` with no final norms, LayerNorm gamma and beta, Marian's sinusoidal table as
+explicit ``position_encodings``, gelu/swish/relu feed-forward without ``ffn_glu``, the
+projections' biases, and the logits bias as the output projection's bias):
 
 - pre-norm layers, RMSNorm (``rms_norm=True``, gamma only, ``layer_norm_epsilon = norm_eps``) and
   a final norm after each stack;
@@ -128,18 +132,27 @@ def conversion_problems(
 # ---------------------------------------------------------------------------- the spec
 
 
+_ACTIVATIONS: Final = {
+    "swiglu": common_spec.Activation.SWISH, "swish": common_spec.Activation.SWISH,
+    "gelu": common_spec.Activation.GELU, "relu": common_spec.Activation.RELU,
+}  # fmt: skip
+
+
 def _layer_options(c: ModelConfig) -> dict[str, Any]:
     """Keyword arguments shared by the encoder and decoder specs."""
-    return dict(
-        pre_norm=True,
-        activation=common_spec.Activation.SWISH,
-        ffn_glu=True,
-        rms_norm=True,
-        # The official converters leave num_heads_kv unset for plain multi-head attention.
-        num_heads_kv=None if c.n_kv_heads == c.n_heads else c.n_kv_heads,
+    rotary: dict[str, Any] = dict(
         rotary_dim=c.head_dim,
         rotary_interleave=True,  # adjacent pairs (x[2i], x[2i+1]), see the module docstring
         rotary_base=c.rope_base,
+    )
+    return dict(
+        pre_norm=c.norm_position == "pre",
+        activation=_ACTIVATIONS[c.ffn],
+        ffn_glu=c.ffn == "swiglu",
+        rms_norm=c.norm == "rmsnorm",
+        # The official converters leave num_heads_kv unset for plain multi-head attention.
+        num_heads_kv=None if c.n_kv_heads == c.n_heads else c.n_kv_heads,
+        **(rotary if c.positions == "rotary" else {}),
     )
 
 
@@ -157,41 +170,58 @@ def build_spec(model: LingoLite, tokenizer: Tokenizer) -> transformer_spec.Trans
     )
     spec = transformer_spec.TransformerSpec(encoder, decoder)
 
-    encoder.scale_embeddings = True  # multiply by sqrt(d_model), as LingoLite._embed does
-    decoder.scale_embeddings = True
+    # multiply by sqrt(d_model) or not, as LingoLite._embed does
+    encoder.scale_embeddings = decoder.scale_embeddings = c.scale_embeddings
     encoder.embeddings[0].weight = w["embed.weight"]
     decoder.embeddings.weight = w["embed.weight"]
     decoder.projection.weight = w["embed.weight"] if c.tie_embeddings else w["lm_head.weight"]
-    encoder.layer_norm.gamma = w["encoder_norm.weight"]
-    decoder.layer_norm.gamma = w["decoder_norm.weight"]
+    if c.logits_bias:
+        decoder.projection.bias = w["logits_bias"]
+    if model.positions is not None:  # Marian's table, passed whole (CTranslate2 adds it as is)
+        table = model.positions.table.numpy().copy()
+        encoder.position_encodings.encodings = table
+        decoder.position_encodings.encodings = table.copy()
 
-    def fused(prefix: str, *parts: str) -> FloatArray:  # stacked along the output (row) dim
-        return np.concatenate([w[f"{prefix}{part}.weight"] for part in parts], axis=0)
+    def norm(spec: Any, key: str) -> None:
+        spec.gamma = w[key + ".weight"]
+        if c.norm == "layernorm":
+            spec.beta = w[key + ".bias"]
+
+    def linear(spec: Any, prefix: str, *parts: str) -> None:
+        """``spec`` gets the projections ``parts``, stacked along the output (row) dim."""
+        spec.weight = np.concatenate([w[f"{prefix}{part}.weight"] for part in parts], axis=0)
+        if c.bias:
+            spec.bias = np.concatenate([w[f"{prefix}{part}.bias"] for part in parts], axis=0)
+
+    if model.encoder_norm is not None:  # pre-norm stacks end with a norm
+        norm(encoder.layer_norm, "encoder_norm")
+        norm(decoder.layer_norm, "decoder_norm")
 
     def ffn(layer: Any, p: str) -> None:
-        layer.ffn.layer_norm.gamma = w[p + "ffn_norm.weight"]
-        layer.ffn.linear_0.weight = w[p + "ffn.w1.weight"]  # gate, through SiLU
-        layer.ffn.linear_0_noact.weight = w[p + "ffn.w3.weight"]
-        layer.ffn.linear_1.weight = w[p + "ffn.w2.weight"]
+        norm(layer.ffn.layer_norm, p + "ffn_norm")
+        linear(layer.ffn.linear_0, p + "ffn.", "w1")  # through the activation (SwiGLU's gate)
+        if c.ffn == "swiglu":
+            linear(layer.ffn.linear_0_noact, p + "ffn.", "w3")
+        linear(layer.ffn.linear_1, p + "ffn.", "w2")
 
     for i, layer in enumerate(encoder.layer):
         p = f"encoder_layers.{i}."
         attn = layer.self_attention
-        attn.layer_norm.gamma = w[p + "attn_norm.weight"]
-        attn.linear[0].weight = fused(p + "attn.", "wq", "wk", "wv")
-        attn.linear[1].weight = w[p + "attn.wo.weight"]
+        norm(attn.layer_norm, p + "attn_norm")
+        linear(attn.linear[0], p + "attn.", "wq", "wk", "wv")
+        linear(attn.linear[1], p + "attn.", "wo")
         ffn(layer, p)
     for i, layer in enumerate(decoder.layer):
         p = f"decoder_layers.{i}."
         attn = layer.self_attention
-        attn.layer_norm.gamma = w[p + "self_norm.weight"]
-        attn.linear[0].weight = fused(p + "self_attn.", "wq", "wk", "wv")
-        attn.linear[1].weight = w[p + "self_attn.wo.weight"]
+        norm(attn.layer_norm, p + "self_norm")
+        linear(attn.linear[0], p + "self_attn.", "wq", "wk", "wv")
+        linear(attn.linear[1], p + "self_attn.", "wo")
         cross = layer.attention
-        cross.layer_norm.gamma = w[p + "cross_norm.weight"]
-        cross.linear[0].weight = w[p + "cross_attn.wq.weight"]
-        cross.linear[1].weight = fused(p + "cross_attn.", "wk", "wv")
-        cross.linear[2].weight = w[p + "cross_attn.wo.weight"]
+        norm(cross.layer_norm, p + "cross_norm")
+        linear(cross.linear[0], p + "cross_attn.", "wq")
+        linear(cross.linear[1], p + "cross_attn.", "wk", "wv")
+        linear(cross.linear[2], p + "cross_attn.", "wo")
         ffn(layer, p)
 
     pieces = vocabulary(tokenizer, c.vocab_size)

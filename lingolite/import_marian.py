@@ -13,7 +13,9 @@ variants (the mapping is :func:`marian_config`)::
     bias=True, scale_embeddings=<scale_embedding>, logits_bias=True,
     n_kv_heads=n_heads (full multi-head attention), bos_id=<decoder_start_token_id> (pad)
 
-and its weights map one to one (:data:`_LAYER_NAMES`); the sinusoidal tables are computed, not
+and its weights map one to one (:data:`_LAYER_NAMES`), but for one change: pad's logit bias
+becomes :data:`PAD_LOGIT_BIAS`, so that pad, Marian's decoder start token, is never generated
+(what ``bad_words_ids=[[pad]]`` in opus-mt's generation config does); the sinusoidal tables are computed, not
 read, and checked against the file's copies when it has them. Every config option LingoLite does
 not implement is refused, all at once, naming the field and its value.
 
@@ -60,6 +62,11 @@ _FIXED_FLAGS: dict[str, object] = {
     "share_encoder_decoder_embeddings": True,
     "is_decoder": False,
 }
+# The logit bias the importer gives pad: pad only starts the decoder and is never an output
+# (transformers bans it with the generation config's bad_words_ids, CTranslate2's converter drops
+# it from the vocabulary). exp(-1e4) is 0 in float32, so it gets no probability mass either, and
+# the value stays finite in every precision LingoLite exports.
+PAD_LOGIT_BIAS = -1e4
 # Default static lengths of an imported model: the decoder's KV cache has max_tgt_len slots.
 DEFAULT_MAX_LEN = 256
 
@@ -220,6 +227,7 @@ def marian_state(hf_state: dict[str, torch.Tensor], config: ModelConfig) -> dict
         state["logits_bias"] = hf_state["final_logits_bias"].to(torch.float32).reshape(-1)
     else:  # a folder saved without it: Marian's output bias is then zero
         state["logits_bias"] = torch.zeros(config.vocab_size)
+    state["logits_bias"][config.pad_id] = PAD_LOGIT_BIAS
     if config.tie_embeddings:
         copies = [k for k in (*_EMBEDDING_COPIES, "lm_head.weight") if k in hf_state]
     else:

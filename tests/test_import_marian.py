@@ -50,6 +50,9 @@ def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0) -> Any:
             p.add_(torch.randn_like(p) * (0.2 if "layer_norm" in name else 0.05))
         model.final_logits_bias.normal_(0.0, 0.5)
         model.final_logits_bias[0, config.eos_token_id] += eos_boost
+        # pad gets no mass, as in a trained Marian model (pad is never a training target), so
+        # that generate's ban of pad after the softmax and the import's ban before it agree
+        model.final_logits_bias[0, config.pad_token_id] -= 40.0
     return model
 
 
@@ -96,7 +99,10 @@ def test_encoder_and_decoder_match_marian(activation: str) -> None:
                 assert (got[keep] - want[keep]).abs().max() <= 1e-4
         want_logits = hf(input_ids=src, attention_mask=mask.long(), decoder_input_ids=tgt).logits
         got_logits = ours(src, mask, tgt)
-        assert (got_logits - want_logits).abs().max() <= 1e-4
+        pad = ours.config.pad_id  # the one logit the import changes (PAD_LOGIT_BIAS)
+        assert (got_logits[..., :pad] - want_logits[..., :pad]).abs().max() <= 1e-4
+        assert (got_logits[..., pad] < -1e3).all()
+        want_logits[..., pad] = got_logits[..., pad]
         # the cached step (the exported decoder) gives the same logits, position by position
         self_k, self_v = ours.empty_cache(4)
         for pos in range(tgt.shape[1]):
@@ -109,7 +115,8 @@ def test_encoder_and_decoder_match_marian(activation: str) -> None:
 def hf_generate(hf: Any, src: torch.Tensor, mask: torch.Tensor, **options: Any) -> list[list[int]]:
     """``generate``'s tokens per row, without the decoder start token and from eos on."""
     out = hf.generate(
-        input_ids=src, attention_mask=mask.long(), do_sample=False, bad_words_ids=None,
+        input_ids=src, attention_mask=mask.long(), do_sample=False,
+        bad_words_ids=[[hf.config.pad_token_id]],
         forced_eos_token_id=None, num_return_sequences=1, **options,
     )  # fmt: skip
     rows = []
@@ -170,7 +177,7 @@ def test_real_opus_mt_en_de_size_matches_marian() -> None:
     tgt[:, 0] = ours.config.bos_id
     with torch.no_grad():
         want = hf(input_ids=src, attention_mask=mask.long(), decoder_input_ids=tgt).logits
-        assert (ours(src, mask, tgt) - want).abs().max() <= 1e-4
+        assert (ours(src, mask, tgt)[..., :-1] - want[..., :-1]).abs().max() <= 1e-4
         config = SearchConfig(num_beams=4, max_length=12)
         assert ours_generate(ours, src, mask, config) == hf_generate(
             hf, src, mask, num_beams=4, max_new_tokens=12

@@ -4,6 +4,7 @@ others, and the XNNPACK programs compute what the model computes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ import torch
 
 from export.executorch_programs import XnnpackDecoderStep, XnnpackEncoder
 from lingolite.config import OPTIONAL_KEYS, VARIANTS, ConfigError, ModelConfig
+from lingolite.generate import EagerBackend
 from lingolite.model import LingoLite
+from lingolite.search import SearchConfig, generate
 from lingolite.tokenizer import TokenId
 
 MARIAN: dict[str, Any] = dict(
@@ -122,3 +125,33 @@ def test_bad_variants_are_named_with_their_values() -> None:
     with pytest.raises(ConfigError, match="bos_id may equal pad_id"):
         ModelConfig(bos_id=TokenId(2))  # bos equal to eos
     ModelConfig(bos_id=TokenId(0))  # Marian's decoder start: pad
+
+
+class _Pieces:
+    """A stand-in tokenizer for the CTranslate2 spec: piece ``i`` is ``t<i>``."""
+
+    vocab_size = 60
+
+    def id_to_piece(self, token_id: int) -> str:
+        return f"t{token_id}"
+
+
+@pytest.mark.parametrize("name", sorted(VARIANT_CONFIGS))
+def test_ctranslate2_spec_decodes_like_eager(name: str, tmp_path: Path) -> None:
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    from export.ctranslate2 import build_spec
+
+    model = build(**VARIANT_CONFIGS[name])
+    src, mask, _ = batch(model)
+    spec = build_spec(model, _Pieces())  # type: ignore[arg-type]
+    spec.save(str(tmp_path))
+    translator = ctranslate2.Translator(str(tmp_path), device="cpu")
+    c = model.config
+    sources = [[f"t{i}" for i in row[m].tolist()] for row, m in zip(src, mask, strict=True)]
+    results = translator.translate_batch(sources, beam_size=1, max_decoding_length=c.max_tgt_len)
+    want = generate(
+        EagerBackend(model), src.numpy(), mask.numpy(), bos_id=c.bos_id, eos_id=c.eos_id,
+        pad_id=c.pad_id, config=SearchConfig(max_length=c.max_tgt_len),
+    )  # fmt: skip
+    got = [[int(t[1:]) for t in r.hypotheses[0]] for r in results]
+    assert got == [list(map(int, row)) for row in want]
