@@ -15,9 +15,9 @@ variants (the mapping is :func:`marian_config`)::
 
 and its weights map one to one (:data:`_LAYER_NAMES`), but for one change: pad's logit bias
 becomes :data:`PAD_LOGIT_BIAS`, so that pad, Marian's decoder start token, is never generated
-(what ``bad_words_ids=[[pad]]`` in opus-mt's generation config does); the sinusoidal tables are computed, not
-read, and checked against the file's copies when it has them. Every config option LingoLite does
-not implement is refused, all at once, naming the field and its value.
+(what ``bad_words_ids=[[pad]]`` in opus-mt's generation config does). The sinusoidal tables are
+computed, not read, and checked against the file's copies when it has them. Every config option
+LingoLite does not implement is refused, all at once, naming the field and its value.
 
 Weights: only ``model.safetensors`` is read, with ``safetensors`` (a JSON header and raw bytes: no
 code can run). A folder with only ``pytorch_model.bin`` is refused, naming where to get the
