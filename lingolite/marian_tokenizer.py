@@ -50,7 +50,7 @@ from lingolite.tokenizer import (
     UNK_PIECE,
     TokenId,
     TokenizerError,
-    resolve_inside,
+    resolve_file_inside,
     save_files,
 )
 from lingolite.utils import read_json_object
@@ -348,7 +348,7 @@ class MarianTokenizer:
         folder = _check_folder(directory)
         config_path = folder / CONFIG_FILE
         if config_path.is_symlink() or config_path.exists():
-            _, problem = resolve_inside(folder, CONFIG_FILE, CONFIG_FILE)
+            _, problem = resolve_file_inside(folder, CONFIG_FILE, CONFIG_FILE)
             if problem:
                 raise TokenizerError(problem)
         config = read_json_object(
@@ -358,7 +358,7 @@ class MarianTokenizer:
         paths: dict[str, Path] = {}
         for key in _FILE_KEYS:
             if isinstance(config.get(key), str):
-                path, problem = resolve_inside(folder, config[key], key)
+                path, problem = resolve_file_inside(folder, config[key], key)
                 if problem:
                     problems.append(problem)
                 else:

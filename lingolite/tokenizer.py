@@ -386,7 +386,7 @@ class Tokenizer:
             raise TokenizerError(f"tokenizer path {str(folder)!r} is not a directory")
         config_path = folder / CONFIG_FILE
         if config_path.is_symlink() or config_path.exists():
-            _, problem = resolve_inside(folder, CONFIG_FILE, CONFIG_FILE)
+            _, problem = resolve_file_inside(folder, CONFIG_FILE, CONFIG_FILE)
             if problem:
                 raise TokenizerError(problem)
         config = read_json_object(
@@ -398,7 +398,7 @@ class Tokenizer:
         problems = _check_config(config)
         model_path: Path | None = None
         if isinstance(config.get("model_file"), str):
-            model_path, problem = resolve_inside(folder, config["model_file"])
+            model_path, problem = resolve_file_inside(folder, config["model_file"])
             if problem:
                 problems.append(problem)
         if problems:
@@ -476,7 +476,9 @@ def _check_config(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def resolve_inside(folder: Path, name: str, key: str = "model_file") -> tuple[Path, str | None]:
+def resolve_file_inside(
+    folder: Path, name: str, key: str = "model_file"
+) -> tuple[Path, str | None]:
     """Resolve ``name`` inside ``folder``; the second item is a problem description (naming the
     config ``key`` that holds ``name``) or None."""
     relative = Path(name)

@@ -31,7 +31,7 @@ from lingolite.search import (
     pad_batch,
 )
 from lingolite.segment import Segment, join, segment, split_long
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizers import TextTokenizer, load_tokenizer
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 
 log = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ class Translator:
     >>> from lingolite.generate import EagerBackend
     >>> folder = "pretrained/lingolite-tiny-multi30k"
     >>> model = load_pretrained(folder)
-    >>> translator = Translator(Tokenizer.from_pretrained(folder), EagerBackend(model),
+    >>> translator = Translator(load_tokenizer(folder), EagerBackend(model),
     ...                         max_src_len=model.config.max_src_len)
     >>> translator.translate(["Two dogs play in the snow.", ""], src="en", tgt="fr")
     ['Deux chiens jouent dans la neige.', '']
@@ -273,7 +273,7 @@ class Translator:
 
     def __init__(
         self,
-        tokenizer: Tokenizer,
+        tokenizer: TextTokenizer,
         backend: Backend,
         *,
         max_src_len: int,
@@ -316,14 +316,14 @@ class Translator:
         threads: int | None = None,
         cache: str = "auto",
     ) -> Translator:
-        tokenizer = Tokenizer.from_pretrained(manifest.tokenizer_dir)
+        tokenizer = load_tokenizer(manifest.tokenizer_dir)
         problems = [
             f"{name}_id is {manifest.special_id(name)} in the manifest but "
             f"{getattr(tokenizer, f'{name}_id')} in the tokenizer"
             for name in ("pad", "bos", "eos", "unk")
             if manifest.special_id(name) != getattr(tokenizer, f"{name}_id")
         ]
-        if manifest.lang_ids != {lang: tokenizer.lang_id(lang) for lang in tokenizer.languages}:
+        if manifest.lang_ids != tokenizer.lang_ids:
             problems.append(
                 f"language tags {manifest.lang_ids} in the manifest differ from the tokenizer's"
             )
