@@ -12,7 +12,7 @@ import io
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sentencepiece as spm
@@ -415,3 +415,51 @@ def test_hf_folder_problems_are_named(tmp_path: Path, models: tuple[bytes, bytes
     with pytest.raises(TokenizerError, match=r"target_lang 'en-us' does not match"):
         MarianTokenizer.from_hf_folder(folder, target_lang="en-us")
     assert MarianTokenizer.from_hf_folder(folder, target_lang="fr").languages == ("en", "fr")
+
+
+def test_write_tokenizer_saves_marian_without_the_java_vocab(
+    tmp_path: Path, multi_folder: Path
+) -> None:
+    from export.common import write_tokenizer
+    from runtime.manifest import TokenizerSchema
+
+    tok = MarianTokenizer.from_hf_folder(multi_folder)
+    section = write_tokenizer(tok, tmp_path)
+    assert not (tmp_path / "vocab.json").exists()
+    assert section["type"] == "marian-sentencepiece"
+    assert (section["model"], section["vocab"]) == (SOURCE_MODEL_FILE, None)
+    assert section["lang_ids"] == tok.lang_ids and section["bos_id"] == tok.pad_id
+    TokenizerSchema.model_validate(section)  # "pt_br" is a valid code
+    assert load_tokenizer(tmp_path).config() == tok.config()
+
+
+def test_manifest_rules_for_a_marian_tokenizer() -> None:
+    from types import SimpleNamespace
+
+    from runtime.manifest import ManifestSchema, _cross_field_problems
+
+    def problems(**tokenizer: Any) -> list[str]:
+        section = {"config": "tokenizer.json", "type": "marian-sentencepiece",
+                   "model": "source.spm", "vocab": None, "languages": ["en", "es", "pt_br"],
+                   "lang_ids": {"es": 2, "pt_br": 3}, "pad_id": 99, "bos_id": 99, "eos_id": 0,
+                   "unk_id": 1, "vocab_size": 100, **tokenizer}  # fmt: skip
+        manifest = ManifestSchema.model_validate({
+            "format_version": 1, "model": {}, "tokenizer": section,
+            "directions": ["en-pt_br", "en-es"], "files": {"e.onnx": {"sha256": "0" * 64, "bytes": 1}},
+            "variants": {"onnx": {"backend": "onnxruntime", "precision": "fp32", "files": {"e": "e.onnx"}}},
+        })  # fmt: skip
+        # Only the ids and vocab_size of the model config are read (ModelConfig itself is the
+        # importer's business).
+        ids = {k: section[k] for k in ("pad_id", "bos_id", "eos_id", "unk_id")}
+        return _cross_field_problems(manifest, cast(Any, SimpleNamespace(vocab_size=100, **ids)))
+
+    assert problems() == []  # bos == pad, "en" has no tag, "pt_br" is a code
+    assert problems(lang_ids={"de": 5}, bos_id=3) == [
+        "tokenizer.lang_ids names ['de'], not all in ['en', 'es', 'pt_br']",
+        "tokenizer.bos_id 3 must be the pad_id 99",
+    ]
+    # A LingoLite tokenizer (no type) keeps the strict rules.
+    assert problems(type=None, bos_id=4) == [
+        "tokenizer.lang_ids names ['es', 'pt_br'] but languages are ['en', 'es', 'pt_br']",
+        "tokenizer.languages ['pt_br'] are not 2-3 lowercase letters",
+    ]
