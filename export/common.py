@@ -40,7 +40,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,7 +267,7 @@ def load_source(options: ExportOptions) -> ExportSource:
         else:
             tokenizer = builtin_tokenizer()
         trained, source = False, f"seeded init (seed {options.seed})"
-        directions = all_directions(tokenizer.languages)
+        directions = tokenizer.directions
     problems += _tokenizer_mismatches(config, tokenizer)
     sentences: list[tuple[str, str]] = []
     bleu_sets: tuple[BleuSet, ...] = ()
@@ -303,24 +303,22 @@ def load_source(options: ExportOptions) -> ExportSource:
     )
 
 
-def all_directions(languages: Sequence[str]) -> tuple[str, ...]:
-    """Every ordered pair of distinct ``languages``, as ``"src-tgt"``."""
-    return tuple(f"{a}-{b}" for a in languages for b in languages if a != b)
-
-
 def trained_directions(
     checkpoint_data: dict[str, Any], tokenizer: TextTokenizer
 ) -> tuple[tuple[str, ...], list[str]]:
     """The checkpoint's trained directions (its ``training.pairs``) and any problems with them.
 
-    A checkpoint without a training record (made by other tools) serves every pair of its
-    tokenizer's languages, with a warning.
+    A checkpoint without a training record (made by other tools) serves its tokenizer's
+    ``directions`` (every pair of a LingoLite tokenizer's languages), with a warning.
     """
     training = checkpoint_data.get("training")
     pairs = training.get("pairs") if isinstance(training, dict) else None
     if pairs is None:
-        log.warning("the checkpoint records no trained directions; serving every language pair")
-        return all_directions(tokenizer.languages), []
+        log.warning(
+            "the checkpoint records no trained directions; serving the tokenizer's: %s",
+            ", ".join(tokenizer.directions),
+        )
+        return tokenizer.directions, []
     if not isinstance(pairs, list) or not all(isinstance(p, str) for p in pairs):
         return (), [f"training.pairs must be a list of 'src-tgt' strings, got {pairs!r}"]
     try:

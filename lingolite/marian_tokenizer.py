@@ -202,6 +202,14 @@ class MarianTokenizer:
         return self._special_ids[UNK_PIECE]
 
     @property
+    def directions(self) -> tuple[str, ...]:
+        """``"src-tgt"`` for the model's pair, or from the source language into every code of a
+        multilingual-target model: a Marian model never translates into its source language
+        (unless it is one of the codes) or out of a target."""
+        targets = sorted(self._lang_ids) if self._target_lang is None else [self._target_lang]
+        return tuple(f"{self._source_lang}-{t}" for t in targets if t != self._source_lang)
+
+    @property
     def lang_ids(self) -> dict[str, TokenId]:
         """Code -> id of ``>>code<<``: empty for a single-pair model, which needs no tag."""
         return dict(self._lang_ids)

@@ -263,6 +263,13 @@ class Tokenizer:
         return UNK_ID
 
     @property
+    def directions(self) -> tuple[str, ...]:
+        """Every ordered pair of distinct languages, as ``"src-tgt"``: a joint model has a tag
+        for each language, so it can be trained on any of them."""
+        langs = self._languages
+        return tuple(f"{a}-{b}" for a in langs for b in langs if a != b)
+
+    @property
     def lang_ids(self) -> dict[str, TokenId]:
         """Language -> the id of its tag: every language has one."""
         return dict(self._lang_ids)

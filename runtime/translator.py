@@ -251,7 +251,7 @@ class Translator:
     translated as one batch and put back between the original spaces and line breaks. A sentence
     longer than the model's ``max_src_len`` (tag and eos included) is cut into clauses or word
     windows that fit, never truncated. ``directions`` (``"en-de"``, ...) are the only pairs served;
-    ``None`` serves every pair of the tokenizer's languages.
+    ``None`` serves the tokenizer's ``directions`` (all pairs of a joint tokenizer's languages).
 
     :meth:`from_artifacts` opens an exported folder; any backend of the search interface works,
     the eager model included:
@@ -282,11 +282,8 @@ class Translator:
         self.tokenizer = tokenizer
         self.backend = backend
         self.max_src_len = max_src_len
-        langs = tokenizer.languages
         self.directions: tuple[str, ...] = (
-            tuple(directions)
-            if directions is not None
-            else tuple(f"{a}-{b}" for a in langs for b in langs if a != b)
+            tuple(directions) if directions is not None else tokenizer.directions
         )
         self._warned_unknown = False
 

@@ -243,6 +243,7 @@ def test_single_pair_model(pair_folder: Path) -> None:
     tok = MarianTokenizer.from_hf_folder(pair_folder)
     assert tok.languages == ("de", "en")
     assert (tok.source_lang, tok.target_lang, tok.lang_ids) == ("en", "de", {})
+    assert tok.directions == ("en-de",)
     assert tok.bos_id == tok.pad_id == tok.vocab_size - 1
     assert (tok.eos_id, tok.unk_id) == (0, 1)
     ids = tok.encode_source("Two dogs play.", "de")
@@ -262,6 +263,7 @@ def test_multilingual_model(multi_folder: Path) -> None:
     assert tok.languages == ("en", "es", "fr", "pt_br")
     assert tok.target_lang is None
     assert tok.lang_ids == {"es": 2, "fr": 3, "pt_br": 4}
+    assert tok.directions == ("en-es", "en-fr", "en-pt_br")
     ids = tok.encode_source("Bonjour le monde.", "fr")
     assert ids[0] == tok.lang_id("fr") == tok.piece_to_id(">>fr<<") and ids[-1] == tok.eos_id
     assert tok.encode_source("Bonjour le monde.", "fr", max_len=2) == [ids[0], tok.eos_id]
@@ -306,6 +308,7 @@ def test_both_tokenizers_satisfy_the_protocol(tmp_path: Path, pair_folder: Path)
     assert isinstance(joint, Tokenizer)
     assert isinstance(marian, TextTokenizer) and isinstance(joint, TextTokenizer)
     assert joint.lang_ids == {lang: joint.lang_id(lang) for lang in joint.languages}
+    assert len(joint.directions) == 6 and "de-en" in joint.directions
 
 
 # ---------------------------------------------------------------------- bad folders
