@@ -40,7 +40,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +60,10 @@ from export.vocab import vocab_from_tokenizer, write_vocab
 from lingolite.checkpoint import read_config
 from lingolite.config import PRESETS, ModelConfig
 from lingolite.data import parse_pairs
+from lingolite.marian_tokenizer import SOURCE_MODEL_FILE, MarianTokenizer
 from lingolite.model import LingoLite
 from lingolite.tokenizer import CONFIG_FILE, MODEL_FILE, Tokenizer
+from lingolite.tokenizers import TextTokenizer, load_tokenizer
 from lingolite.utils import (
     EXPORT_MARKERS,
     add_quiet_argument,
@@ -222,7 +224,7 @@ class ExportSource:
     """The eager model being exported (eval mode) and what the manifest says about it."""
 
     model: LingoLite
-    tokenizer: Tokenizer
+    tokenizer: TextTokenizer
     trained: bool
     source: str
     seed: int
@@ -252,7 +254,7 @@ def load_source(options: ExportOptions) -> ExportSource:
                     value,
                     getattr(trained_config, key),
                 )
-        tokenizer = Tokenizer.from_pretrained(options.checkpoint)
+        tokenizer = load_tokenizer(options.checkpoint)
         trained, source = True, str(options.checkpoint)
         directions, direction_problems = trained_directions(checkpoint_data, tokenizer)
         problems += direction_problems
@@ -261,11 +263,11 @@ def load_source(options: ExportOptions) -> ExportSource:
         config = ModelConfig.from_name(options.size, **overrides)
         problems = []
         if options.tokenizer is not None:
-            tokenizer = Tokenizer.from_pretrained(options.tokenizer)
+            tokenizer = load_tokenizer(options.tokenizer)
         else:
             tokenizer = builtin_tokenizer()
         trained, source = False, f"seeded init (seed {options.seed})"
-        directions = all_directions(tokenizer.languages)
+        directions = tokenizer.directions
     problems += _tokenizer_mismatches(config, tokenizer)
     sentences: list[tuple[str, str]] = []
     bleu_sets: tuple[BleuSet, ...] = ()
@@ -301,24 +303,22 @@ def load_source(options: ExportOptions) -> ExportSource:
     )
 
 
-def all_directions(languages: Sequence[str]) -> tuple[str, ...]:
-    """Every ordered pair of distinct ``languages``, as ``"src-tgt"``."""
-    return tuple(f"{a}-{b}" for a in languages for b in languages if a != b)
-
-
 def trained_directions(
-    checkpoint_data: dict[str, Any], tokenizer: Tokenizer
+    checkpoint_data: dict[str, Any], tokenizer: TextTokenizer
 ) -> tuple[tuple[str, ...], list[str]]:
     """The checkpoint's trained directions (its ``training.pairs``) and any problems with them.
 
-    A checkpoint without a training record (made by other tools) serves every pair of its
-    tokenizer's languages, with a warning.
+    A checkpoint without a training record (made by other tools) serves its tokenizer's
+    ``directions`` (every pair of a LingoLite tokenizer's languages), with a warning.
     """
     training = checkpoint_data.get("training")
     pairs = training.get("pairs") if isinstance(training, dict) else None
     if pairs is None:
-        log.warning("the checkpoint records no trained directions; serving every language pair")
-        return all_directions(tokenizer.languages), []
+        log.warning(
+            "the checkpoint records no trained directions; serving the tokenizer's: %s",
+            ", ".join(tokenizer.directions),
+        )
+        return tokenizer.directions, []
     if not isinstance(pairs, list) or not all(isinstance(p, str) for p in pairs):
         return (), [f"training.pairs must be a list of 'src-tgt' strings, got {pairs!r}"]
     try:
@@ -341,7 +341,7 @@ def _preset_mismatches(size: str, config: ModelConfig) -> list[str]:
     ]
 
 
-def _tokenizer_mismatches(config: ModelConfig, tokenizer: Tokenizer) -> list[str]:
+def _tokenizer_mismatches(config: ModelConfig, tokenizer: TextTokenizer) -> list[str]:
     problems = []
     if tokenizer.vocab_size > config.vocab_size:
         problems.append(
@@ -399,20 +399,30 @@ def export_folder(out: Path, *, force: bool) -> Iterator[Path]:
     shutil.rmtree(failed, ignore_errors=True)
 
 
-def write_tokenizer(tokenizer: Tokenizer, folder: Path) -> dict[str, Any]:
+def write_tokenizer(tokenizer: TextTokenizer, folder: Path) -> dict[str, Any]:
     """Save the tokenizer files into ``folder``; returns the manifest's ``tokenizer`` section.
 
-    Besides the SentencePiece files, ``vocab.json`` (pieces, scores, types and the normaliser's
-    compiled rules) lets the Android demo's pure-Java tokenizer reproduce the same ids.
+    Besides the SentencePiece files of a LingoLite :class:`Tokenizer`, ``vocab.json`` (pieces,
+    scores, types and the normaliser's compiled rules) lets the Android demo's pure-Java
+    tokenizer reproduce the same ids. The Java and JavaScript tokenizers do not read Marian
+    tokenizers, so a :class:`MarianTokenizer` gets no ``vocab.json`` (the manifest's ``vocab`` is
+    null, which they refuse) and its ``model`` is ``source.spm``; the Python runtimes read it.
     """
     tokenizer.save(folder)
-    vocab = write_vocab(vocab_from_tokenizer(tokenizer), folder)
+    if isinstance(tokenizer, Tokenizer):
+        model, vocab = MODEL_FILE, write_vocab(vocab_from_tokenizer(tokenizer), folder).name
+    elif isinstance(tokenizer, MarianTokenizer):
+        model, vocab = SOURCE_MODEL_FILE, None
+        log.info("Marian tokenizer: no vocab.json for the Java/JavaScript tokenizers")
+    else:
+        raise TypeError(f"cannot export a {type(tokenizer).__name__}")
     return {
         "config": CONFIG_FILE,
-        "model": MODEL_FILE,
-        "vocab": vocab.name,
+        "type": tokenizer.config()["type"],
+        "model": model,
+        "vocab": vocab,
         "languages": list(tokenizer.languages),
-        "lang_ids": {lang: tokenizer.lang_id(lang) for lang in tokenizer.languages},
+        "lang_ids": tokenizer.lang_ids,
         "pad_id": tokenizer.pad_id,
         "bos_id": tokenizer.bos_id,
         "eos_id": tokenizer.eos_id,

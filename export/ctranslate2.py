@@ -78,7 +78,8 @@ from export.common import (
 )
 from lingolite.config import ModelConfig
 from lingolite.model import LingoLite
-from lingolite.tokenizer import TokenId, Tokenizer
+from lingolite.tokenizer import TokenId
+from lingolite.tokenizers import TextTokenizer
 from runtime.ctranslate2_backend import BACKEND, FILES, QUANTIZATION
 from runtime.manifest import Manifest, write_manifest
 
@@ -98,14 +99,14 @@ def model_dir(precision: str) -> str:
     return f"ct2-{precision}"
 
 
-def vocabulary(tokenizer: Tokenizer, vocab_size: int) -> list[str]:
+def vocabulary(tokenizer: TextTokenizer, vocab_size: int) -> list[str]:
     """One token string per model id: the tokenizer's pieces in id order, then ``<unused_N>``."""
     pieces = [tokenizer.id_to_piece(TokenId(i)) for i in range(tokenizer.vocab_size)]
     return pieces + [UNUSED_PIECE.format(i) for i in range(len(pieces), vocab_size)]
 
 
 def conversion_problems(
-    config: ModelConfig, tokenizer: Tokenizer, options: ExportOptions
+    config: ModelConfig, tokenizer: TextTokenizer, options: ExportOptions
 ) -> list[str]:
     """Every reason this model cannot become a CTranslate2 model (empty if it can)."""
     problems = []
@@ -156,7 +157,7 @@ def _layer_options(c: ModelConfig) -> dict[str, Any]:
     )
 
 
-def build_spec(model: LingoLite, tokenizer: Tokenizer) -> transformer_spec.TransformerSpec:
+def build_spec(model: LingoLite, tokenizer: TextTokenizer) -> transformer_spec.TransformerSpec:
     """Fill a float32 :class:`TransformerSpec` with ``model``'s weights (validated)."""
     c = model.config
     # Copies, not views: spec.optimize(quantization="int8") rescales the arrays in place, which
@@ -238,7 +239,7 @@ def build_spec(model: LingoLite, tokenizer: Tokenizer) -> transformer_spec.Trans
     return spec
 
 
-def save_model(model: LingoLite, tokenizer: Tokenizer, folder: Path, precision: str) -> None:
+def save_model(model: LingoLite, tokenizer: TextTokenizer, folder: Path, precision: str) -> None:
     """Convert ``model`` and save the CTranslate2 files of ``precision`` into ``folder``."""
     spec = build_spec(model, tokenizer)
     spec.optimize(quantization=QUANTIZATION[precision])

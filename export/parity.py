@@ -75,7 +75,7 @@ from lingolite.search import (
     pad_batch,
 )
 from lingolite.signatures import GROW_DECODER
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizers import TextTokenizer, load_tokenizer
 from lingolite.utils import add_quiet_argument, progress, set_seed
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 from runtime.translator import Backend, Translator, create_backend
@@ -276,7 +276,7 @@ def _teacher_steps(outputs: Sequence[TokenIds], bos: int, pad: int, max_tgt: int
 def _greedy(
     backend: Backend,
     sources: Sequence[TokenIds],
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     max_length: int,
     desc: str = "greedy",
 ) -> list[TokenIds]:
@@ -295,7 +295,7 @@ def _greedy(
 
 def check_parity(
     model: LingoLite,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     backend: Backend,
     sentences: Sequence[tuple[str, str]],
     *,
@@ -404,7 +404,7 @@ def check_parity(
 def _bleu_checks(
     ref: Seq2SeqBackend,
     cand: Backend,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     max_src_len: int,
     bleu_sets: Sequence[BleuSet],
     max_drop: float,
@@ -457,7 +457,7 @@ def _bleu_checks(
 
 def check_artifacts(
     model: LingoLite,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     manifest: Manifest,
     *,
     trained: bool,
@@ -577,7 +577,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m export.parity") -
         seed = int(manifest.data.get("export", {}).get("seed", 0))
         config = ModelConfig.from_dict(manifest.model)
         model = reference_model(config, args.checkpoint if trained else None, seed)
-        tokenizer = Tokenizer.from_pretrained(manifest.tokenizer_dir)
+        tokenizer = load_tokenizer(manifest.tokenizer_dir)
         directions = parse_pairs(",".join(manifest.directions))
         sentences, bleu_sets = parity_inputs(directions, args.data, args.data_split)
     except (ValueError, OSError) as exc:

@@ -33,7 +33,7 @@ from lingolite.data import Direction, parse_pairs, read_parallel
 from lingolite.generate import translate_ids
 from lingolite.model import LingoLite
 from lingolite.search import SearchConfig
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizers import TextTokenizer, load_tokenizer
 from lingolite.utils import add_quiet_argument, atomic_directory, progress, replace_refusal
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class EvalResult:
 
 
 def translate_texts(
-    model: LingoLite, tokenizer: Tokenizer, texts: Sequence[str], tgt_lang: str,
+    model: LingoLite, tokenizer: TextTokenizer, texts: Sequence[str], tgt_lang: str,
     search: SearchConfig, *, batch_size: int = 64, desc: str = "",
 ) -> list[str]:  # fmt: skip
     """Translate ``texts`` into ``tgt_lang``, longest first in batches; returns corpus order.
@@ -143,7 +143,7 @@ def evaluate(
         raise EvalError("; ".join(problems))
 
     model = load_pretrained(checkpoint, device=device)
-    tokenizer = Tokenizer.from_pretrained(checkpoint)
+    tokenizer = load_tokenizer(checkpoint)
     search = {
         k: SearchConfig(max_length=max_length or model.config.max_tgt_len, num_beams=k,
                         length_penalty=length_penalty)

@@ -263,6 +263,18 @@ class Tokenizer:
         return UNK_ID
 
     @property
+    def directions(self) -> tuple[str, ...]:
+        """Every ordered pair of distinct languages, as ``"src-tgt"``: a joint model has a tag
+        for each language, so it can be trained on any of them."""
+        langs = self._languages
+        return tuple(f"{a}-{b}" for a in langs for b in langs if a != b)
+
+    @property
+    def lang_ids(self) -> dict[str, TokenId]:
+        """Language -> the id of its tag: every language has one."""
+        return dict(self._lang_ids)
+
+    @property
     def model_proto(self) -> bytes:
         """The serialized SentencePiece model."""
         return self._model_proto
@@ -356,30 +368,13 @@ class Tokenizer:
         temporary file and renamed over the old one (the model first, ``tokenizer.json`` last);
         other files there are left alone.
         """
-        target = Path(directory)
-        files = {
-            MODEL_FILE: self._model_proto,
-            CONFIG_FILE: (json.dumps(self.config(), indent=2) + "\n").encode("utf-8"),
-        }
-        if target.exists() and not target.is_dir():
-            raise TokenizerError(f"cannot save tokenizer: {str(target)!r} is not a directory")
-        if target.is_dir():
-            for name, data in files.items():
-                _atomic_write(target / name, data)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-            try:
-                for name, data in files.items():
-                    (staging / name).write_bytes(data)
-                    (staging / name).chmod(0o644)
-                staging.chmod(0o755)  # mkdtemp creates it private
-                staging.rename(target)
-            except BaseException:
-                for child in staging.glob("*"):
-                    child.unlink()
-                staging.rmdir()
-                raise
+        target = save_files(
+            directory,
+            {
+                MODEL_FILE: self._model_proto,
+                CONFIG_FILE: (json.dumps(self.config(), indent=2) + "\n").encode("utf-8"),
+            },
+        )
         logger.info("saved tokenizer (%d pieces) to %s", self.vocab_size, target)
         return target
 
@@ -398,9 +393,9 @@ class Tokenizer:
             raise TokenizerError(f"tokenizer path {str(folder)!r} is not a directory")
         config_path = folder / CONFIG_FILE
         if config_path.is_symlink() or config_path.exists():
-            _, problem = _resolve_inside(folder, CONFIG_FILE)
+            _, problem = resolve_file_inside(folder, CONFIG_FILE, CONFIG_FILE)
             if problem:
-                raise TokenizerError(problem.replace("model_file", CONFIG_FILE, 1))
+                raise TokenizerError(problem)
         config = read_json_object(
             config_path,
             TokenizerError,
@@ -410,7 +405,7 @@ class Tokenizer:
         problems = _check_config(config)
         model_path: Path | None = None
         if isinstance(config.get("model_file"), str):
-            model_path, problem = _resolve_inside(folder, config["model_file"])
+            model_path, problem = resolve_file_inside(folder, config["model_file"])
             if problem:
                 problems.append(problem)
         if problems:
@@ -428,6 +423,37 @@ class Tokenizer:
                 f"{str(config_path)!r} does not match {str(model_path)!r}: " + "; ".join(mismatches)
             )
         return tokenizer
+
+
+def save_files(directory: str | os.PathLike[str], files: Mapping[str, bytes]) -> Path:
+    """Write ``files`` (name -> bytes) into ``directory``, in order; return its path.
+
+    A new folder is assembled in a temporary folder beside it and renamed into place, so it
+    either appears complete or not at all. Into an existing folder, each file is written to a
+    temporary file and renamed over the old one, in the order given (put the file that names
+    the others last); other files there are left alone.
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise TokenizerError(f"cannot save tokenizer: {str(target)!r} is not a directory")
+    if target.is_dir():
+        for name, data in files.items():
+            _atomic_write(target / name, data)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            for name, data in files.items():
+                (staging / name).write_bytes(data)
+                (staging / name).chmod(0o644)
+            staging.chmod(0o755)  # mkdtemp creates it private
+            staging.rename(target)
+        except BaseException:
+            for child in staging.glob("*"):
+                child.unlink()
+            staging.rmdir()
+            raise
+    return target
 
 
 def _check_config(config: Mapping[str, Any]) -> list[str]:
@@ -457,19 +483,22 @@ def _check_config(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _resolve_inside(folder: Path, name: str) -> tuple[Path, str | None]:
-    """Resolve ``name`` inside ``folder``; the second item is a problem description or None."""
+def resolve_file_inside(
+    folder: Path, name: str, key: str = "model_file"
+) -> tuple[Path, str | None]:
+    """Resolve ``name`` inside ``folder``; the second item is a problem description (naming the
+    config ``key`` that holds ``name``) or None."""
     relative = Path(name)
     if not name or relative.is_absolute() or relative.anchor:
-        return relative, f"model_file {name!r} must be a relative path inside the folder"
+        return relative, f"{key} {name!r} must be a relative path inside the folder"
     if ".." in relative.parts:
-        return relative, f"model_file {name!r} must not contain '..'"
+        return relative, f"{key} {name!r} must not contain '..'"
     root = folder.resolve()
     resolved = (folder / relative).resolve()
     if not resolved.is_relative_to(root):
-        return resolved, f"model_file {name!r} resolves to {str(resolved)!r}, outside {str(root)!r}"
+        return resolved, f"{key} {name!r} resolves to {str(resolved)!r}, outside {str(root)!r}"
     if not resolved.is_file():
-        return resolved, f"model_file {name!r} does not exist or is not a file"
+        return resolved, f"{key} {name!r} does not exist or is not a file"
     return resolved, None
 
 

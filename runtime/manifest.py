@@ -61,7 +61,9 @@ from pydantic import (
 )
 
 from lingolite.config import ConfigError, ModelConfig
-from lingolite.tokenizer import TokenId
+from lingolite.marian_tokenizer import MARIAN_LANGUAGE_RE
+from lingolite.marian_tokenizer import TOKENIZER_TYPE as MARIAN_TYPE
+from lingolite.tokenizer import LANGUAGE_RE, TokenId
 from lingolite.utils import read_json_object, resolve_inside, sha256_file
 
 FORMAT_VERSION = 1
@@ -155,8 +157,11 @@ class Manifest:
 
 # --- Schema ------------------------------------------------------------------------------------
 
-LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
-Direction = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}-[a-z]{2,3}$")]
+# LingoLite's own codes are 2-3 letters (lingolite.tokenizer.LANGUAGE_RE, checked per tokenizer
+# type below); imported OPUS-MT models also have codes such as "pt_br" or "zh_Hant".
+_CODE = MARIAN_LANGUAGE_RE.pattern
+LanguageCode = Annotated[str, StringConstraints(pattern=rf"^{_CODE}$")]
+Direction = Annotated[str, StringConstraints(pattern=rf"^{_CODE}-{_CODE}$")]
 FileName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 TokenIdValue = Annotated[StrictInt, Field(ge=0)]
 Dim = Annotated[StrictInt, Field(ge=0)] | Annotated[str, StringConstraints(min_length=1)]
@@ -187,10 +192,12 @@ class VariantSchema(_Schema):
 
 class TokenizerSchema(_Schema):
     config: Literal["tokenizer.json"]  # the name Tokenizer.from_pretrained opens
+    # tokenizer.json's "type"; absent in older manifests, which all hold a LingoLite Tokenizer.
+    type: str | None = None
     model: FileName
     vocab: FileName | None = None
     languages: Annotated[list[LanguageCode], Field(min_length=1)]
-    lang_ids: Annotated[dict[LanguageCode, TokenIdValue], Field(min_length=1)]
+    lang_ids: dict[LanguageCode, TokenIdValue]  # a single-pair Marian model has no tags
     pad_id: TokenIdValue
     bos_id: TokenIdValue
     eos_id: TokenIdValue
@@ -320,15 +327,28 @@ def _cross_field_problems(manifest: ManifestSchema, config: ModelConfig) -> list
     tok = manifest.tokenizer
     if sorted(tok.languages) != tok.languages or len(set(tok.languages)) != len(tok.languages):
         problems.append(f"tokenizer.languages must be sorted and distinct, got {tok.languages}")
-    if set(tok.lang_ids) != set(tok.languages):
-        problems.append(
-            f"tokenizer.lang_ids names {sorted(tok.lang_ids)} but languages are {tok.languages}"
-        )
     special = {"pad_id": tok.pad_id, "bos_id": tok.bos_id, "eos_id": tok.eos_id,
                "unk_id": tok.unk_id}  # fmt: skip
     for key, value in special.items():
         if value != getattr(config, key):
             problems.append(f"tokenizer.{key} is {value} but the model's is {getattr(config, key)}")
+    if tok.type == MARIAN_TYPE:
+        # Tags only for the targets of a multilingual-target model; decoding starts from pad.
+        if not set(tok.lang_ids) <= set(tok.languages):
+            problems.append(
+                f"tokenizer.lang_ids names {sorted(tok.lang_ids)}, not all in {tok.languages}"
+            )
+        if tok.bos_id != tok.pad_id:
+            problems.append(f"tokenizer.bos_id {tok.bos_id} must be the pad_id {tok.pad_id}")
+        del special["bos_id"]
+    else:
+        if set(tok.lang_ids) != set(tok.languages):
+            problems.append(
+                f"tokenizer.lang_ids names {sorted(tok.lang_ids)} but languages are {tok.languages}"
+            )
+        bad = [lang for lang in tok.languages if not LANGUAGE_RE.fullmatch(lang)]
+        if bad:
+            problems.append(f"tokenizer.languages {bad} are not 2-3 lowercase letters")
     ids = [*special.values(), *tok.lang_ids.values()]
     if len(set(ids)) != len(ids):
         problems.append(f"special and language-tag ids must be distinct, got {ids}")

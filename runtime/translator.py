@@ -31,7 +31,7 @@ from lingolite.search import (
     pad_batch,
 )
 from lingolite.segment import Segment, join, segment, split_long
-from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizers import TextTokenizer, load_tokenizer
 from runtime.manifest import ArtifactError, Manifest, load_manifest
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ class Translator:
     translated as one batch and put back between the original spaces and line breaks. A sentence
     longer than the model's ``max_src_len`` (tag and eos included) is cut into clauses or word
     windows that fit, never truncated. ``directions`` (``"en-de"``, ...) are the only pairs served;
-    ``None`` serves every pair of the tokenizer's languages.
+    ``None`` serves the tokenizer's ``directions`` (all pairs of a joint tokenizer's languages).
 
     :meth:`from_artifacts` opens an exported folder; any backend of the search interface works,
     the eager model included:
@@ -260,7 +260,7 @@ class Translator:
     >>> from lingolite.generate import EagerBackend
     >>> folder = "pretrained/lingolite-tiny-multi30k"
     >>> model = load_pretrained(folder)
-    >>> translator = Translator(Tokenizer.from_pretrained(folder), EagerBackend(model),
+    >>> translator = Translator(load_tokenizer(folder), EagerBackend(model),
     ...                         max_src_len=model.config.max_src_len)
     >>> translator.translate(["Two dogs play in the snow.", ""], src="en", tgt="fr")
     ['Deux chiens jouent dans la neige.', '']
@@ -273,7 +273,7 @@ class Translator:
 
     def __init__(
         self,
-        tokenizer: Tokenizer,
+        tokenizer: TextTokenizer,
         backend: Backend,
         *,
         max_src_len: int,
@@ -282,11 +282,8 @@ class Translator:
         self.tokenizer = tokenizer
         self.backend = backend
         self.max_src_len = max_src_len
-        langs = tokenizer.languages
         self.directions: tuple[str, ...] = (
-            tuple(directions)
-            if directions is not None
-            else tuple(f"{a}-{b}" for a in langs for b in langs if a != b)
+            tuple(directions) if directions is not None else tokenizer.directions
         )
         self._warned_unknown = False
 
@@ -316,14 +313,14 @@ class Translator:
         threads: int | None = None,
         cache: str = "auto",
     ) -> Translator:
-        tokenizer = Tokenizer.from_pretrained(manifest.tokenizer_dir)
+        tokenizer = load_tokenizer(manifest.tokenizer_dir)
         problems = [
             f"{name}_id is {manifest.special_id(name)} in the manifest but "
             f"{getattr(tokenizer, f'{name}_id')} in the tokenizer"
             for name in ("pad", "bos", "eos", "unk")
             if manifest.special_id(name) != getattr(tokenizer, f"{name}_id")
         ]
-        if manifest.lang_ids != {lang: tokenizer.lang_id(lang) for lang in tokenizer.languages}:
+        if manifest.lang_ids != tokenizer.lang_ids:
             problems.append(
                 f"language tags {manifest.lang_ids} in the manifest differ from the tokenizer's"
             )

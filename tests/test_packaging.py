@@ -17,7 +17,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = {"torch", "torchao", "executorch", "ctranslate2", "matplotlib", "onnxscript", "sacrebleu"}
+HEAVY = {
+    "torch", "torchao", "executorch", "ctranslate2", "matplotlib", "onnxscript", "sacrebleu",
+    "transformers",
+}  # fmt: skip
 
 # Blocks the heavy packages for the whole interpreter, then imports the runtime and runs the
 # `lingolite translate` stage's --help; prints the third-party distributions that got loaded.
@@ -80,7 +83,7 @@ def test_base_install_has_no_torch(metadata: email.message.Message) -> None:
     assert base >= {"numpy", "onnxruntime", "sentencepiece", "fastapi", "uvicorn", "pydantic"}
     assert base & HEAVY == set()
     extras = set(metadata.get_all("Provides-Extra") or [])
-    assert extras >= {"export", "executorch", "ctranslate2", "train", "bench", "dev"}
+    assert extras >= {"export", "executorch", "ctranslate2", "train", "bench", "import", "dev"}
 
 
 def test_license_is_an_spdx_expression(metadata: email.message.Message) -> None:
