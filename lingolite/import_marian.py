@@ -67,7 +67,8 @@ _FIXED_FLAGS: dict[str, object] = {
 # it from the vocabulary). exp(-1e4) is 0 in float32, so it gets no probability mass either, and
 # the value stays finite in every precision LingoLite exports.
 PAD_LOGIT_BIAS = -1e4
-# Default static lengths of an imported model: the decoder's KV cache has max_tgt_len slots.
+# Default static lengths of an imported model (at most its max_position_embeddings): the decoder's
+# KV cache has max_tgt_len slots, and longer inputs are split into sentences by the runtime.
 DEFAULT_MAX_LEN = 256
 
 
@@ -84,10 +85,12 @@ def _int_field(hf: dict[str, Any], key: str, problems: list[str]) -> int:
 
 
 def marian_config(
-    hf: dict[str, Any], *, unk_id: int, max_src_len: int = DEFAULT_MAX_LEN,
-    max_tgt_len: int = DEFAULT_MAX_LEN,
+    hf: dict[str, Any], *, unk_id: int, max_src_len: int | None = None,
+    max_tgt_len: int | None = None,
 ) -> ModelConfig:  # fmt: skip
-    """The :class:`ModelConfig` of a Marian ``config.json`` (as a dict); raises
+    """The :class:`ModelConfig` of a Marian ``config.json`` (as a dict), with static lengths
+    ``max_src_len``/``max_tgt_len`` (default: :data:`DEFAULT_MAX_LEN`, or the model's
+    ``max_position_embeddings`` if smaller); raises
     :class:`MarianImportError` naming every unsupported field and value at once.
 
     >>> hf = {"model_type": "marian", "vocab_size": 100, "d_model": 32, "encoder_layers": 2,
@@ -99,13 +102,12 @@ def marian_config(
     >>> c.norm, c.norm_position, c.positions, c.ffn, c.n_kv_heads, c.bos_id == c.pad_id
     ('layernorm', 'post', 'sinusoidal', 'swish', 4, True)
     >>> marian_config({**hf, "activation_function": "gelu_new", "decoder_ffn_dim": 32},
-    ...               unk_id=1)
+    ...               unk_id=1, max_src_len=256)
     Traceback (most recent call last):
     ...
     lingolite.import_marian.MarianImportError: unsupported Marian config: activation_function is
     'gelu_new', LingoLite implements ['gelu', 'relu', 'silu', 'swish']; decoder_ffn_dim (32) must
-    equal encoder_ffn_dim (64); max_src_len 256 exceeds max_position_embeddings 64; max_tgt_len
-    256 exceeds max_position_embeddings 64
+    equal encoder_ffn_dim (64); max_src_len 256 exceeds max_position_embeddings 64
     """
     problems: list[str] = []
     if hf.get("model_type") != "marian":
@@ -142,8 +144,11 @@ def marian_config(
             problems.append(f"{key} is {hf[key]!r}; LingoLite runs {want!r} only")
     if type(hf.get("scale_embedding", False)) is not bool:
         problems.append(f"scale_embedding must be true or false, got {hf['scale_embedding']!r}")
+    positions = sizes["max_position_embeddings"]
+    default = min(DEFAULT_MAX_LEN, positions) if positions > 0 else DEFAULT_MAX_LEN
+    max_src_len = default if max_src_len is None else max_src_len
+    max_tgt_len = default if max_tgt_len is None else max_tgt_len
     for name, value in (("max_src_len", max_src_len), ("max_tgt_len", max_tgt_len)):
-        positions = sizes["max_position_embeddings"]
         if positions and value > positions:
             problems.append(f"{name} {value} exceeds max_position_embeddings {positions}")
     if problems:
@@ -305,8 +310,8 @@ def _unk_id(src_dir: Path) -> int:
 
 
 def import_marian(
-    src_dir: Path | str, out: Path | str, *, max_src_len: int = DEFAULT_MAX_LEN,
-    max_tgt_len: int = DEFAULT_MAX_LEN, force: bool = False,
+    src_dir: Path | str, out: Path | str, *, max_src_len: int | None = None,
+    max_tgt_len: int | None = None, force: bool = False,
 ) -> Path:  # fmt: skip
     """Convert the Marian folder ``src_dir`` into the LingoLite checkpoint folder ``out``
     (written to a temporary folder, then renamed; ``force`` replaces an existing ``out``)."""
@@ -364,9 +369,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lingolite.imp
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     for flag in ("--max-src-len", "--max-tgt-len"):
         parser.add_argument(
-            flag, type=int, default=DEFAULT_MAX_LEN,
-            help=f"static length (tokens, at most max_position_embeddings; default "
-            f"{DEFAULT_MAX_LEN})",
+            flag, type=int, default=None,
+            help=f"static length in tokens (default {DEFAULT_MAX_LEN}, or the model's "
+            "max_position_embeddings if smaller)",
         )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="replace an existing --out folder")
     args = parser.parse_args(argv)

@@ -8,52 +8,30 @@ default value): a small one and one at the real ``opus-mt-en-de`` size.
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from export.common import ExportOptions
+from export.onnx import export_onnx
+from lingolite import cli
+from lingolite.checkpoint import load_pretrained, read_config
 from lingolite.config import ModelConfig
 from lingolite.generate import EagerBackend
-from lingolite.import_marian import MarianImportError, marian_config, marian_state
+from lingolite.import_marian import MarianImportError, import_marian, marian_config, marian_state
 from lingolite.model import LingoLite
 from lingolite.search import SearchConfig, generate, pad_batch
 from lingolite.tokenizer import TokenId
+from lingolite.tokenizers import load_tokenizer
+from runtime.translator import Translator
+from tests.marian_fixtures import corpus, hf_config, hf_model, train_spm, write_marian_folder
 
 transformers = pytest.importorskip("transformers")
-
-
-def hf_config(**overrides: Any) -> Any:
-    """A small MarianConfig in opus-mt's layout: eos 0, unk 1, pad (= decoder start) last."""
-    values: dict[str, Any] = dict(
-        vocab_size=97, d_model=32, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
-        decoder_ffn_dim=64, max_position_embeddings=64, activation_function="swish",
-        scale_embedding=True, eos_token_id=0, forced_eos_token_id=None,
-    )  # fmt: skip
-    values.update(overrides)
-    values.setdefault("pad_token_id", values["vocab_size"] - 1)
-    values.setdefault("decoder_start_token_id", values["pad_token_id"])
-    return transformers.MarianConfig(**values)
-
-
-def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0) -> Any:
-    """A MarianMTModel with every weight perturbed (norms and biases away from 1 and 0) and
-    ``eos_boost`` added to the eos logit, so that hypotheses end at varied lengths."""
-    torch.manual_seed(seed)
-    model = transformers.MarianMTModel(config).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "embed_positions" in name:  # the fixed sinusoidal table
-                continue
-            p.add_(torch.randn_like(p) * (0.2 if "layer_norm" in name else 0.05))
-        model.final_logits_bias.normal_(0.0, 0.5)
-        model.final_logits_bias[0, config.eos_token_id] += eos_boost
-        # pad gets no mass, as in a trained Marian model (pad is never a training target), so
-        # that generate's ban of pad after the softmax and the import's ban before it agree
-        model.final_logits_bias[0, config.pad_token_id] -= 40.0
-    return model
 
 
 def imported(hf: Any, max_len: int = 64) -> LingoLite:
@@ -190,12 +168,13 @@ def test_unsupported_config_names_every_field() -> None:
            "share_encoder_decoder_embeddings": False, "decoder_vocab_size": 50,
            "eos_token_id": [0, 1]}  # fmt: skip
     with pytest.raises(MarianImportError) as error:
-        marian_config(bad, unk_id=1)
+        marian_config(bad, unk_id=1, max_tgt_len=65)
     message = str(error.value)
     for field in ("activation_function is 'gelu_new'", "decoder_attention_heads (2)",
                   "share_encoder_decoder_embeddings is False", "decoder_vocab_size (50)",
                   "eos_token_id must be one integer, got [0, 1]",
-                  "max_src_len 256 exceeds max_position_embeddings 64"):  # fmt: skip
+                  "max_tgt_len 65 exceeds max_position_embeddings 64",
+                  ):  # fmt: skip
         assert field in message
 
 
@@ -223,3 +202,88 @@ def test_position_table_is_marians() -> None:
     assert ours.positions is not None
     assert torch.allclose(ours.positions.table, table[: ours.positions.table.shape[0]], atol=1e-6)
     assert np.isclose(float(ours.embed_scale), 32**0.5)
+
+
+# ---------------------------------------------------------------------- the whole pipeline
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Two dogs play in the snow, and a child watches them.",
+    "Der Bär läuft über die Straße und isst Äpfel.",
+    "Mixed: Hello Привет Γειά 你好 مرحبا!",
+    "house tree river mountain city music",
+]
+
+
+@pytest.fixture(scope="module")
+def hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small Hugging Face Marian en-de folder: tokenizer files and a random model."""
+    models = train_spm(corpus(0, 300), 400, 0.995), train_spm(corpus(1, 300), 350, 1.0)
+    return write_marian_folder(tmp_path_factory.mktemp("hf") / "opus-mt-en-de", models)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(hf_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("imported") / "marian-en-de"
+    assert cli.main(["import-marian", str(hf_folder), "--out", str(out),
+                     "--max-src-len", "48", "--max-tgt-len", "32"]) == 0  # fmt: skip
+    return out
+
+
+def hf_translations(folder: Path, texts: list[str], **options: Any) -> list[str]:
+    tok = transformers.MarianTokenizer.from_pretrained(str(folder))
+    model = transformers.MarianMTModel.from_pretrained(str(folder)).eval()
+    batch = tok(texts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        out = model.generate(
+            **batch, do_sample=False, bad_words_ids=[[model.config.pad_token_id]],
+            forced_eos_token_id=None, **options,
+        )  # fmt: skip
+    return [str(t) for t in tok.batch_decode(out, skip_special_tokens=True)]
+
+
+def test_imported_folder_translates_like_transformers(hf_folder: Path, checkpoint: Path) -> None:
+    config, data = read_config(checkpoint)
+    assert (config.norm, config.positions) == ("layernorm", "sinusoidal")
+    assert config.bos_id == config.pad_id == config.vocab_size - 1  # Marian: pad is last
+    assert data["training"]["pairs"] == ["en-de"]
+    assert data["imported"]["weights"]["file"] == "model.safetensors"
+    tokenizer = load_tokenizer(checkpoint)
+    translator = Translator(tokenizer, EagerBackend(load_pretrained(checkpoint)), max_src_len=48)
+    for beams in (1, 4):
+        want = hf_translations(hf_folder, SENTENCES, num_beams=beams, max_new_tokens=32)
+        assert translator.translate(SENTENCES, "en", "de", num_beams=beams) == want
+
+
+def test_import_refuses_a_pickle_only_folder(hf_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "bin-only"
+    shutil.copytree(hf_folder, folder)
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    with pytest.raises(MarianImportError, match=r"only pytorch_model\.bin, a pickle"):
+        import_marian(folder, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_import_keeps_an_existing_folder_unless_forced(checkpoint: Path, hf_folder: Path) -> None:
+    before = (checkpoint / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError):
+        import_marian(hf_folder, checkpoint)
+    assert (checkpoint / "model.safetensors").read_bytes() == before
+
+
+def test_onnx_export_of_the_imported_model_passes_parity(
+    hf_folder: Path, checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    out = tmp_path_factory.mktemp("marian-onnx") / "onnx"
+    export_onnx(ExportOptions(out=out, checkpoint=checkpoint), "both")
+    parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
+    assert parity["passed"] is True
+    assert set(parity["variants"]) >= {"onnx-fp32", "onnx-fp32:grow", "onnx-int8"}
+    checks = {c["name"]: c for c in parity["variants"]["onnx-fp32"]["checks"]}
+    assert checks["decoder logits max abs diff (real)"]["value"] <= 1e-4
+    assert checks["greedy sentences identical to eager"]["value"] == 1.0
+    int8 = {c["name"]: c for c in parity["variants"]["onnx-int8"]["checks"]}
+    assert any(c["gated"] for c in int8.values())  # an imported model is gated as trained
+    want = hf_translations(hf_folder, SENTENCES, num_beams=4, max_new_tokens=32)
+    translator = Translator.from_artifacts(out, precision="fp32")
+    assert translator.translate(SENTENCES, "en", "de", num_beams=4) == want

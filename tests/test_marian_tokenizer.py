@@ -8,14 +8,12 @@ downloaded. Only the parity tests need transformers."""
 
 from __future__ import annotations
 
-import io
 import json
 import random
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import sentencepiece as spm
 
 from lingolite.marian_tokenizer import (
     SOURCE_MODEL_FILE,
@@ -25,55 +23,7 @@ from lingolite.marian_tokenizer import (
 )
 from lingolite.tokenizer import CONFIG_FILE, TokenId, Tokenizer, TokenizerError
 from lingolite.tokenizers import TextTokenizer, load_tokenizer
-
-BASE = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Two dogs play in the snow, and a child watches them.",
-    "I can't believe it's already 10:45 p.m.!",
-    "Prices rose by 3.5% in 2024 (from $1,299 to $1,344).",
-    "Café, naïve, façade, jalapeño, Ångström, Øresund, Łódź, Świnoujście.",
-    "Der Bär läuft über die Straße und isst Äpfel.",
-    "Él está aquí, ¿verdad? ¡Qué sorpresa!",
-    "Ça va très bien, merci — et vous ?",
-    "Mañana iremos a la playa con nuestros niños.",
-    "Os pássaros cantam ao amanhecer na floresta.",
-    "Привет, как дела? Всё хорошо, спасибо.",
-    "Москва — столица России; Київ — столиця України.",
-    "Καλημέρα σας! Η Ελλάδα είναι όμορφη χώρα.",
-    "Το πρωί πίνω καφέ και διαβάζω εφημερίδα.",
-    "我们今天去公园散步，天气很好。",
-    "東京は日本の首都です。桜がきれいですね。",
-    "서울은 한국의 수도입니다.",
-    "مرحبا بكم في المدينة القديمة.",
-    "الطقس جميل اليوم، أليس كذلك؟",
-    "שלום עולם, מה שלומך?",
-    "नमस्ते, आप कैसे हैं?",
-    "I love pizza 🍕 and coffee ☕ — 😀👍🏽!",
-    "Emoji sequences: 👨‍👩‍👧‍👦 🏳️‍🌈 ❤️.",
-    "Numbers: 0 1 2 3 4 5 6 7 8 9 10 100 1000 3.14159 -42 +7.",
-    "Punctuation: \"quotes\", 'single', (parens), [brackets], {braces}, <angle>.",
-    "E-mail me at someone@example.com or visit https://example.org/path?q=1.",
-    "Tabs\tand  double  spaces   and\u00a0no-break\u3000ideographic space.",
-    "Full-width ＡＢＣ１２３ and ligatures ﬁ ﬂ should be normalised.",
-    "Line one.\nLine two.",
-    "Mixed: Hello Привет Γειά 你好 مرحبا!",
-]
-
-_WORD_LIST = (
-    "house tree river mountain city music book water light night dog cat bird "
-    "Haus Baum Fluss Berg Stadt maison arbre rivière montagne ville casa árbol río "
-    "дом дерево река гора город σπίτι δέντρο ποτάμι βουνό πόλη 房子 树 河 山 城市 "
-    "بيت شجرة نهر جبل مدينة 123 4.5 2025 !? ... ;"
-)
-WORDS = _WORD_LIST.split()
-
-
-def corpus(seed: int, n: int) -> list[str]:
-    """``BASE`` and ``n`` more sentences of random words, reproducibly."""
-    rng = random.Random(seed)
-    made = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 12))) for _ in range(n)]
-    return BASE + made
-
+from tests.marian_fixtures import BASE, corpus, train_spm, write_hf_folder
 
 # Texts to encode: the corpus, unseen characters, odd whitespace and what transformers treats
 # specially (literal special tokens and >>xx<< codes).
@@ -100,55 +50,11 @@ EDGE_CASES = [
 ]
 
 
-def train_spm(sentences: list[str], vocab_size: int, coverage: float) -> bytes:
-    writer = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_writer=writer,
-        model_type="unigram",
-        vocab_size=vocab_size,
-        character_coverage=coverage,
-        hard_vocab_limit=False,
-        input_sentence_size=0,
-        shuffle_input_sentence=False,
-        minloglevel=2,
-    )
-    return writer.getvalue()
-
-
-def marian_vocab(source: bytes, target: bytes, codes: list[str]) -> dict[str, int]:
-    """Marian's layout: ``</s>`` 0, ``<unk>`` 1, language codes, the pieces of both models
-    (every 11th left out, so that some pieces map to unk), ``<pad>`` last."""
-    pieces: list[str] = ["</s>", "<unk>", *(f">>{c}<<" for c in codes)]
-    for proto in (source, target):
-        sp = spm.SentencePieceProcessor(model_proto=proto)
-        for i in range(sp.get_piece_size()):
-            piece = sp.id_to_piece(i)
-            if not (sp.is_control(i) or sp.is_unknown(i)) and piece not in pieces:
-                pieces.append(piece)
-    kept = [p for k, p in enumerate(pieces) if k < 2 + len(codes) or k % 11]
-    return {piece: i for i, piece in enumerate([*kept, "<pad>"])}
-
-
 @pytest.fixture(scope="module")
 def models() -> tuple[bytes, bytes]:
     """A source model that does not cover every character and a target model with other
     pieces (trained on another sample), so that the two disagree."""
     return train_spm(corpus(0, 300), 400, 0.995), train_spm(corpus(1, 300), 350, 1.0)
-
-
-def write_hf_folder(
-    folder: Path, models: tuple[bytes, bytes], codes: list[str], **options: Any
-) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    source, target = models
-    (folder / "source.spm").write_bytes(source)
-    (folder / "target.spm").write_bytes(target)
-    vocab = marian_vocab(source, target, codes)
-    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    config = {"source_lang": "en", "target_lang": "mul" if codes else "de", **options}
-    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
-    return folder
 
 
 @pytest.fixture(scope="module")
