@@ -28,7 +28,8 @@ TOY_VOCAB_SIZE = 128
 # comes before test_benchmarks.py, which reuses its graphs (tests/export_cache.py), as it reuses
 # test_executorch.py's programs.
 LONGEST_FIRST = (
-    "test_executorch.py", "test_onnx_export.py", "test_executorch_lowering.py",
+    "test_executorch.py", "test_onnx_export.py", "test_import_marian.py",
+    "test_executorch_lowering.py",
     "test_android_java.py", "test_benchmarks.py", "test_web.py", "test_server.py",
     "test_artifact_validation.py", "test_train_gpu.py", "test_model.py", "test_train.py",
     "test_train_speed.py", "test_ddp.py",

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from export.common import ExportOptions
+from export.executorch import export_executorch
 from export.onnx import export_onnx
 from lingolite import cli
 from lingolite.checkpoint import load_pretrained, read_config
@@ -29,7 +30,14 @@ from lingolite.search import SearchConfig, generate, pad_batch
 from lingolite.tokenizer import TokenId
 from lingolite.tokenizers import load_tokenizer
 from runtime.translator import Translator
-from tests.marian_fixtures import corpus, hf_config, hf_model, train_spm, write_marian_folder
+from tests.marian_fixtures import (
+    OPUS_MT_EN_DE,
+    corpus,
+    hf_config,
+    hf_model,
+    train_spm,
+    write_marian_folder,
+)
 
 transformers = pytest.importorskip("transformers")
 
@@ -271,6 +279,7 @@ def test_import_keeps_an_existing_folder_unless_forced(checkpoint: Path, hf_fold
     assert (checkpoint / "model.safetensors").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_onnx_export_of_the_imported_model_passes_parity(
     hf_folder: Path, checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -285,5 +294,43 @@ def test_onnx_export_of_the_imported_model_passes_parity(
     int8 = {c["name"]: c for c in parity["variants"]["onnx-int8"]["checks"]}
     assert any(c["gated"] for c in int8.values())  # an imported model is gated as trained
     want = hf_translations(hf_folder, SENTENCES, num_beams=4, max_new_tokens=32)
+    translator = Translator.from_artifacts(out, precision="fp32")
+    assert translator.translate(SENTENCES, "en", "de", num_beams=4) == want
+
+
+@pytest.mark.slow
+def test_executorch_export_of_the_imported_model_passes_parity(
+    hf_folder: Path, checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """fp32 (exact gate) and 8da4w (gated as a trained model) XNNPACK programs."""
+    out = tmp_path_factory.mktemp("marian-et") / "et"
+    export_executorch(ExportOptions(out=out, checkpoint=checkpoint), ["fp32", "8da4w"])
+    parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
+    assert parity["passed"] is True
+    checks = {c["name"]: c for c in parity["variants"]["executorch-fp32"]["checks"]}
+    assert checks["greedy sentences identical to eager"]["value"] == 1.0
+    want = hf_translations(hf_folder, SENTENCES, num_beams=4, max_new_tokens=32)
+    translator = Translator.from_artifacts(out, backend="executorch", precision="fp32")
+    assert translator.translate(SENTENCES, "en", "de", num_beams=4) == want
+
+
+@pytest.mark.slow
+def test_real_size_model_imports_and_exports_to_onnx(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """opus-mt-en-de's sizes (74M parameters, vocabulary 58,101) through import, the ONNX fp32
+    and int8 parity gates and the runtime, token for token like transformers."""
+    root = tmp_path_factory.mktemp("opus-size")
+    models = train_spm(corpus(0, 300), 400, 0.995), train_spm(corpus(1, 300), 350, 1.0)
+    sizes = {k: v for k, v in OPUS_MT_EN_DE.items() if k != "vocab_size"}
+    hf = write_marian_folder(root / "hf", models, vocab_size=58101, eos_boost=6.0, **sizes)
+    ckpt = import_marian(hf, root / "ckpt", max_src_len=64, max_tgt_len=48)
+    reference = transformers.MarianMTModel.from_pretrained(str(hf))
+    weights = {n: p.numel() for n, p in reference.named_parameters() if "positions" not in n}
+    # every Marian weight, and the logits bias (a buffer there, a parameter here)
+    assert load_pretrained(ckpt).num_parameters() == sum(weights.values()) + 58101 == 73_944_309
+    out = export_onnx(ExportOptions(out=root / "onnx", checkpoint=ckpt), "both")
+    assert json.loads((out / "parity.json").read_text(encoding="utf-8"))["passed"] is True
+    want = hf_translations(hf, SENTENCES, num_beams=4, max_new_tokens=48)
     translator = Translator.from_artifacts(out, precision="fp32")
     assert translator.translate(SENTENCES, "en", "de", num_beams=4) == want
