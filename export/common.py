@@ -56,7 +56,7 @@ from export.parity import (
     reference_model,
 )
 from export.sample import builtin_tokenizer
-from export.vocab import vocab_from_tokenizer, write_vocab
+from export.vocab import vocab_for, write_vocab
 from lingolite.checkpoint import read_config
 from lingolite.config import PRESETS, ModelConfig
 from lingolite.data import parse_pairs
@@ -402,20 +402,20 @@ def export_folder(out: Path, *, force: bool) -> Iterator[Path]:
 def write_tokenizer(tokenizer: TextTokenizer, folder: Path) -> dict[str, Any]:
     """Save the tokenizer files into ``folder``; returns the manifest's ``tokenizer`` section.
 
-    Besides the SentencePiece files of a LingoLite :class:`Tokenizer`, ``vocab.json`` (pieces,
-    scores, types and the normaliser's compiled rules) lets the Android demo's pure-Java
-    tokenizer reproduce the same ids. The Java and JavaScript tokenizers do not read Marian
-    tokenizers, so a :class:`MarianTokenizer` gets no ``vocab.json`` (the manifest's ``vocab`` is
-    null, which they refuse) and its ``model`` is ``source.spm``; the Python runtimes read it.
+    Besides the tokenizer's own files, ``vocab.json`` (export/vocab.py: pieces, scores, types and
+    the normaliser's compiled rules; for a :class:`MarianTokenizer` those of ``source.spm`` plus
+    Marian's id map, special and language-code ids) lets the Android demo's pure-Java tokenizer
+    and the browser demo's JavaScript one reproduce the same ids. The manifest's ``model`` is
+    ``spm.model``, or ``source.spm`` for a Marian tokenizer (the model that encodes sources).
     """
     tokenizer.save(folder)
     if isinstance(tokenizer, Tokenizer):
-        model, vocab = MODEL_FILE, write_vocab(vocab_from_tokenizer(tokenizer), folder).name
+        model = MODEL_FILE
     elif isinstance(tokenizer, MarianTokenizer):
-        model, vocab = SOURCE_MODEL_FILE, None
-        log.info("Marian tokenizer: no vocab.json for the Java/JavaScript tokenizers")
+        model = SOURCE_MODEL_FILE
     else:
         raise TypeError(f"cannot export a {type(tokenizer).__name__}")
+    vocab = write_vocab(vocab_for(tokenizer), folder).name
     return {
         "config": CONFIG_FILE,
         "type": tokenizer.config()["type"],

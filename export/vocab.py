@@ -14,6 +14,29 @@ tokenizer reads this file instead of ``spm.model``. The file holds, taken from t
   :class:`~lingolite.tokenizer.Tokenizer`, its languages and language-tag ids;
 - ``spm_sha256``: the sha256 of the ``spm.model`` bytes it was derived from.
 
+An imported Marian (OPUS-MT) tokenizer (:class:`~lingolite.marian_tokenizer.MarianTokenizer`)
+gets a file of ``"type": "marian-sentencepiece"`` instead (:func:`vocab_from_marian`):
+
+- ``source``: the ``"sentencepiece-unigram"`` object above for ``source.spm`` (no languages),
+  which cuts sources into pieces and joins decoded pieces;
+- ``pieces``: Marian's vocabulary, the piece string of every model id (index = id); the ids are
+  these, never the SentencePiece model's own (a piece the list lacks is ``unk_id``);
+- ``pad_id``, ``bos_id`` (the decoder's first input: pad), ``eos_id``, ``unk_id``;
+- ``source_lang``, ``target_lang`` (null for a multilingual-target model), ``languages``,
+  ``lang_ids`` (code -> id of ``>>code<<``; empty for a single-pair model);
+- ``clean_up_tokenization_spaces`` (transformers' clean-up of spaces before punctuation);
+- ``marian_vocab_sha256``: the sha256 of the pieces list as ``json.dumps`` (compact,
+  ``ensure_ascii``) writes it, a fingerprint of the vocabulary.
+
+The Java and JavaScript Marian tokenizers follow ``MarianTokenizer`` step by step: the text is
+split around the literal ``</s>``, ``<unk>`` and ``<pad>`` (each becomes its id); a part starting
+with ``>>...<<`` gives that code as one piece; the rest is cut by ``source`` into piece strings
+(an unknown run keeps its normalized surface, as SentencePiece's ``encode(out_type=str)``) that
+are looked up in ``pieces``; eos ends every source, and a multilingual-target source starts with
+``>>tgt<<``. Decoding drops eos, pad and unk, joins the other pieces as SentencePiece's
+``DecodePieces`` of ``source`` does (a piece ``source`` lacks is kept as it is), turns every
+``"\u2581"`` into a space and strips Python's whitespace from both ends.
+
 Options the Java tokenizer does not implement (BPE/word/char models, byte fallback, whitespace as
 suffix, a denormalizer) are refused here, all problems at once, so an unsupported model never
 reaches a phone.
@@ -37,7 +60,10 @@ from typing import Any, Final
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from sentencepiece import sentencepiece_model_pb2
 
-from lingolite.tokenizer import Tokenizer
+from lingolite.marian_tokenizer import TOKENIZER_TYPE as MARIAN_VOCAB_TYPE
+from lingolite.marian_tokenizer import MarianTokenizer
+from lingolite.tokenizer import TokenId, Tokenizer
+from lingolite.tokenizers import load_tokenizer
 
 # Generated protobuf code defines its classes at run time, out of mypy's sight.
 spm_pb: Any = sentencepiece_model_pb2
@@ -138,6 +164,36 @@ def vocab_from_tokenizer(tokenizer: Tokenizer) -> dict[str, Any]:
     return vocab_from_model_proto(tokenizer.model_proto, langs, ids)
 
 
+def vocab_from_marian(tokenizer: MarianTokenizer) -> dict[str, Any]:
+    """The contents of ``vocab.json`` for a Marian tokenizer (the docstring's second form)."""
+    source = vocab_from_model_proto(tokenizer.source_model_proto)
+    pieces = [tokenizer.id_to_piece(TokenId(i)) for i in range(tokenizer.vocab_size)]
+    listed = json.dumps(pieces, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return {
+        "format_version": VOCAB_FORMAT_VERSION,
+        "type": MARIAN_VOCAB_TYPE,
+        "marian_vocab_sha256": hashlib.sha256(listed).hexdigest(),
+        "source_lang": tokenizer.source_lang,
+        "target_lang": tokenizer.target_lang,
+        "languages": list(tokenizer.languages),
+        "lang_ids": tokenizer.lang_ids,
+        "pad_id": tokenizer.pad_id,
+        "bos_id": tokenizer.bos_id,
+        "eos_id": tokenizer.eos_id,
+        "unk_id": tokenizer.unk_id,
+        "clean_up_tokenization_spaces": tokenizer.clean_up_tokenization_spaces,
+        "pieces": pieces,
+        "source": source,
+    }
+
+
+def vocab_for(tokenizer: Tokenizer | MarianTokenizer) -> dict[str, Any]:
+    """``vocab.json`` of either tokenizer kind."""
+    if isinstance(tokenizer, MarianTokenizer):
+        return vocab_from_marian(tokenizer)
+    return vocab_from_tokenizer(tokenizer)
+
+
 def write_vocab(vocab: dict[str, Any], folder: Path) -> Path:
     """Write ``folder/vocab.json`` atomically (temp file + rename); return its path."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -158,8 +214,8 @@ def write_vocab(vocab: dict[str, Any], folder: Path) -> Path:
 
 
 def export_vocab(tokenizer_dir: Path, out: Path) -> Path:
-    """Read a saved :class:`Tokenizer` and write ``out/vocab.json``."""
-    return write_vocab(vocab_from_tokenizer(Tokenizer.from_pretrained(tokenizer_dir)), out)
+    """Read a saved tokenizer (LingoLite or Marian) and write ``out/vocab.json``."""
+    return write_vocab(vocab_for(load_tokenizer(tokenizer_dir)), out)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m export.vocab") -> None:

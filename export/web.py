@@ -101,7 +101,7 @@ def check_inputs(artifacts: Path, node_modules: Path) -> list[str]:
             problems.append(
                 f"{artifacts} has no onnxruntime variant (export it with python -m export.onnx)"
             )
-        if "vocab" not in manifest.data["tokenizer"]:
+        if manifest.data["tokenizer"].get("vocab") is None:
             problems.append(f"{artifacts}/{MANIFEST} names no tokenizer vocab (vocab.json)")
     missing = [str(node_modules / pkg / path) for pkg, path, _ in VENDOR]
     missing = [p for p in missing if not Path(p).is_file()]

@@ -185,6 +185,15 @@ class MarianTokenizer:
         return self._target_lang
 
     @property
+    def source_model_proto(self) -> bytes:
+        """The serialized ``source.spm``, which encodes sources and joins decoded pieces."""
+        return self._source_model
+
+    @property
+    def clean_up_tokenization_spaces(self) -> bool:
+        return self._clean_up
+
+    @property
     def pad_id(self) -> TokenId:
         return self._special_ids[PAD_PIECE]
 

@@ -37,6 +37,7 @@ from runtime.manifest import load_manifest
 from runtime.translator import Translator
 from tests import executorch_bridge
 from tests.conftest import multi30k_or_sample
+from tests.marian_goldens import write_marian_golden
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "android_demo" / "core" / "src"
@@ -78,6 +79,7 @@ def android_goldens(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     if run.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed:\n{run.stderr[-4000:]}", pytrace=False)
+    write_marian_golden(out)  # MarianTokenizerTest: the Python MarianTokenizer's ids and text
     return out
 
 
@@ -191,7 +193,7 @@ def test_aapt_refuses_attributes_the_framework_lacks(tmp_path: Path) -> None:
 
 def test_test_classes_found() -> None:
     assert set(TEST_CLASSES) >= {"JsonTest", "ManifestTest", "SearchGoldenTest", "SearchTest",
-                                 "TokenizerGoldenTest"}, TEST_CLASSES  # fmt: skip
+                                 "TokenizerGoldenTest", "MarianTokenizerTest"}, TEST_CLASSES  # fmt: skip
 
 
 @pytest.mark.parametrize("test_class", TEST_CLASSES)

@@ -8,6 +8,7 @@ downloaded. Only the parity tests need transformers."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -326,17 +327,28 @@ def test_hf_folder_problems_are_named(tmp_path: Path, models: tuple[bytes, bytes
     assert MarianTokenizer.from_hf_folder(folder, target_lang="fr").languages == ("en", "fr")
 
 
-def test_write_tokenizer_saves_marian_without_the_java_vocab(
+def test_write_tokenizer_saves_marian_with_the_java_vocab(
     tmp_path: Path, multi_folder: Path
 ) -> None:
     from export.common import write_tokenizer
+    from export.vocab import export_vocab
     from runtime.manifest import TokenizerSchema
 
     tok = MarianTokenizer.from_hf_folder(multi_folder)
     section = write_tokenizer(tok, tmp_path)
-    assert not (tmp_path / "vocab.json").exists()
     assert section["type"] == "marian-sentencepiece"
-    assert (section["model"], section["vocab"]) == (SOURCE_MODEL_FILE, None)
+    assert (section["model"], section["vocab"]) == (SOURCE_MODEL_FILE, "vocab.json")
+    vocab = json.loads((tmp_path / "vocab.json").read_text(encoding="ascii"))
+    assert vocab["type"] == "marian-sentencepiece" and vocab["source"]["languages"] == []
+    assert vocab["pieces"] == [tok.id_to_piece(TokenId(i)) for i in range(tok.vocab_size)]
+    assert vocab["source"]["spm_sha256"] == hashlib.sha256(tok.source_model_proto).hexdigest()
+    assert (vocab["pad_id"], vocab["bos_id"], vocab["eos_id"], vocab["unk_id"]) == (
+        tok.pad_id, tok.pad_id, tok.eos_id, tok.unk_id)  # fmt: skip
+    assert vocab["lang_ids"] == tok.lang_ids and vocab["target_lang"] is None
+    assert (
+        export_vocab(tmp_path, tmp_path / "again").read_bytes()
+        == (tmp_path / "vocab.json").read_bytes()
+    )
     assert section["lang_ids"] == tok.lang_ids and section["bos_id"] == tok.pad_id
     TokenizerSchema.model_validate(section)  # "pt_br" is a valid code
     assert load_tokenizer(tmp_path).config() == tok.config()

@@ -33,6 +33,7 @@ from export.web import VENDOR, WebBuildError, build_site, make_server, site_mani
 from runtime.manifest import load_manifest
 from runtime.translate import main as translate_main
 from runtime.translator import Translator
+from tests.marian_goldens import write_marian_golden
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "web_demo"
@@ -112,10 +113,12 @@ def _search_golden(out: Path) -> Path:
 
 
 def test_node_unit_tests(node_modules: Path, tmp_path: Path) -> None:
-    """``node --test``: tokenizer ids/decoding (14k golden sentences), search replay, segmentation."""
+    """``node --test``: tokenizer ids/decoding (14k golden sentences), the Marian tokenizer against
+    Python's MarianTokenizer, search replay, segmentation."""
     vocab = export_vocab(PRETRAINED, tmp_path / "vocab")
     env = {**os.environ, "LINGOLITE_WEB_VOCAB": str(vocab),
-           "LINGOLITE_SEARCH_GOLDEN": str(_search_golden(tmp_path))}  # fmt: skip
+           "LINGOLITE_SEARCH_GOLDEN": str(_search_golden(tmp_path)),
+           "LINGOLITE_MARIAN_GOLDEN": str(write_marian_golden(tmp_path / "marian"))}  # fmt: skip
     tests = sorted(str(p.relative_to(WEB)) for p in (WEB / "test").glob("*.test.mjs"))
     assert len(tests) >= 3, tests
     run = subprocess.run([_tool("node"), "--test", *tests], cwd=WEB, env=env,

@@ -3,7 +3,7 @@
 // translate call for benchmarks/web.py.
 import { ort, OnnxBackend } from "./lib/onnx_backend.js";
 import { Artifact } from "./lib/artifact.js";
-import { SentencePieceTokenizer } from "./lib/tokenizer.js";
+import { loadTokenizer } from "./lib/tokenizer.js";
 import { Translator } from "./lib/translator.js";
 
 const $ = (id) => document.getElementById(id);
@@ -48,7 +48,7 @@ class Demo {
     }
     this.variants = this.artifact.onnxVariants();
     this.model = this.artifact.manifest.model;
-    this.tokenizer = new SentencePieceTokenizer(await this.artifact.json(this.artifact.manifest.tokenizer.vocab));
+    this.tokenizer = loadTokenizer(await this.artifact.json(this.artifact.manifest.tokenizer.vocab));
     this.backends = {};
     const sources = [...new Set(directions.map((d) => d.split("-")[0]))];
     fill($("src"), sources);
@@ -78,7 +78,8 @@ class Demo {
       const [enc, dec] = await Promise.all([this.artifact.bytes(files.encoder), this.artifact.bytes(files.decoder)]);
       this.backends[precision] = await OnnxBackend.create(enc, dec, this.model, files.cache);
     }
-    return new Translator(this.tokenizer, this.backends[precision], this.directions);
+    const { bos_id: bosId, eos_id: eosId } = this.artifact.manifest.tokenizer;
+    return new Translator(this.tokenizer, this.backends[precision], this.directions, { bosId, eosId });
   }
 
   async translate(text, src, tgt, { precision = "int8", numBeams = 1 } = {}) {

@@ -4,6 +4,8 @@
 // normalize by replaying the model's compiled charsmap (a darts-clone double-array trie over UTF-8
 // bytes), then the Viterbi search of unigram::Model::EncodeOptimized with C++'s float/double
 // arithmetic (Math.fround where C++ rounds to float) and tie-breaking, then runs of <unk> merged.
+// MarianTokenizer adds the layer of an imported OPUS-MT model (MarianTokenizer.java, and
+// lingolite/marian_tokenizer.py, which both mirror); loadTokenizer picks the class by "type".
 
 const SPACE_SYMBOL = "\u2581";
 const UNK_PENALTY = 10.0;
@@ -302,7 +304,19 @@ export class SentencePieceTokenizer {
 
   /** Piece ids of `text`: no bos, eos or language tag. */
   encode(text) {
+    return this.bestPath(this.normalizer.normalize(text)).ids;
+  }
+
+  /** The pieces of `text` as strings, as encode(text, out_type=str) gives them: a (merged) run
+   * of unknown characters is its normalized surface, not <unk>. */
+  encodePieces(text) {
     const s = this.normalizer.normalize(text);
+    const path = this.bestPath(s);
+    return path.ids.map((_, i) => s.substring(path.begins[i], path.ends[i]));
+  }
+
+  /** Ids and UTF-16 ranges of the best segmentation of normalized `s`. */
+  bestPath(s) {
     const chars = Array.from(s); // code points
     const n = chars.length;
     const charAt = new Int32Array(n + 1); // UTF-16 index of each code point
@@ -350,12 +364,19 @@ export class SentencePieceTokenizer {
       }
     }
     const reversed = [];
-    for (let end = n; end > 0; end = startsAt[end]) reversed.push(ids[end]);
-    const out = [];
+    for (let end = n; end > 0; end = startsAt[end]) reversed.push(end);
+    const out = { ids: [], begins: [], ends: [] };
     for (let i = reversed.length - 1; i >= 0; i--) {
-      const id = reversed[i];
-      if (id === this.unkId && out.length > 0 && out[out.length - 1] === this.unkId) continue;
-      out.push(id);
+      const end = reversed[i];
+      const id = ids[end];
+      const last = out.ids.length - 1;
+      if (id === this.unkId && last >= 0 && out.ids[last] === this.unkId) {
+        out.ends[last] = charAt[end]; // SentencePiece merges a run of unknown pieces
+        continue;
+      }
+      out.ids.push(id);
+      out.begins.push(charAt[startsAt[end]]);
+      out.ends.push(charAt[end]);
     }
     return out;
   }
@@ -372,14 +393,24 @@ export class SentencePieceTokenizer {
 
   /** Text of `ids` as SentencePieceProcessor::Decode writes it. */
   decode(ids) {
+    return this.decodePieces(
+      ids.map((raw) => {
+        if (!Number.isInteger(raw) || raw < 0 || raw >= this.pieces.length) {
+          throw new TokenizerError(`token id ${raw} out of range [0, ${this.pieces.length})`);
+        }
+        return this.pieces[raw];
+      }),
+    );
+  }
+
+  /** Text of piece strings as SentencePieceProcessor::DecodePieces writes it: each piece is looked
+   * up (pieceToId); a control piece is dropped, <unk> is its surface, and a piece the vocabulary
+   * lacks is kept as it is (U+2581 included). */
+  decodePieces(pieces) {
     let text = "";
     let isBosWs = true; // still expecting the dummy-prefix space to strip
     let bosWsSeen = false;
-    for (const raw of ids) {
-      if (!Number.isInteger(raw) || raw < 0 || raw >= this.pieces.length) {
-        throw new TokenizerError(`token id ${raw} out of range [0, ${this.pieces.length})`);
-      }
-      const piece = this.pieces[raw];
+    for (const piece of pieces) {
       const id = this.pieceToId(piece);
       if (bosWsSeen || text.length > 0) isBosWs = false;
       bosWsSeen = false;
@@ -401,4 +432,164 @@ export class SentencePieceTokenizer {
     }
     return text;
   }
+}
+
+const MARIAN_TYPE = "marian-sentencepiece";
+const MARIAN_SPECIALS = ["</s>", "<unk>", "<pad>"];
+const CLEAN_UP = [
+  [" .", "."], [" ?", "?"], [" !", "!"], [" ,", ","], [" ' ", "'"], [" n't", "n't"],
+  [" 'm", "'m"], [" 's", "'s"], [" 've", "'ve"], [" 're", "'re"],
+];
+
+/** Python's str.isspace for one UTF-16 unit (every such character is in the BMP). */
+function isPythonSpace(c) {
+  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c === 0x85 || c === 0xa0 ||
+    c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+    c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+/** Python's str.strip(): String.prototype.trim uses another definition (it strips U+FEFF and
+ * keeps U+001C..U+001F and U+0085). */
+export function pythonStrip(s) {
+  let begin = 0;
+  let end = s.length;
+  while (begin < end && isPythonSpace(s.charCodeAt(begin))) begin++;
+  while (end > begin && isPythonSpace(s.charCodeAt(end - 1))) end--;
+  return s.substring(begin, end);
+}
+
+/**
+ * The tokenizer of an imported Marian (OPUS-MT) model from its "marian-sentencepiece" vocab.json
+ * (export/vocab.py), giving the ids and text of lingolite/marian_tokenizer.py: the text is split
+ * around the literal </s>, <unk> and <pad> (each becomes its id); a part starting with >>...<<
+ * gives that code as one piece; the rest is cut by source.spm (SentencePieceTokenizer) into piece
+ * strings looked up in Marian's vocabulary (<unk> if absent). Sources end with eos, and start with
+ * >>tgt<< for a multilingual-target model. Decoding drops eos, pad and unk, joins the pieces as
+ * DecodePieces does, turns U+2581 into spaces and strips Python's whitespace.
+ */
+export class MarianTokenizer {
+  constructor(vocab) {
+    if (vocab.format_version !== VOCAB_FORMAT_VERSION) {
+      throw new TokenizerError(`format_version ${JSON.stringify(vocab.format_version)} is not supported (expected ${VOCAB_FORMAT_VERSION})`);
+    }
+    if (vocab.type !== MARIAN_TYPE) throw new TokenizerError(`type ${JSON.stringify(vocab.type)} is not '${MARIAN_TYPE}'`);
+    if (!Array.isArray(vocab.pieces)) throw new TokenizerError("pieces must be a list");
+    if (vocab.source === null || typeof vocab.source !== "object") throw new TokenizerError("source must be an object");
+    this.source = new SentencePieceTokenizer(vocab.source);
+    this.pieces = vocab.pieces;
+    this.ids = new Map();
+    vocab.pieces.forEach((piece, i) => {
+      if (typeof piece !== "string") throw new TokenizerError(`pieces[${i}] is not a string`);
+      if (this.ids.has(piece)) throw new TokenizerError(`piece '${piece}' is listed twice`);
+      this.ids.set(piece, i);
+    });
+    const problems = [];
+    for (const [key, piece] of [["pad_id", "<pad>"], ["eos_id", "</s>"], ["unk_id", "<unk>"]]) {
+      if (vocab[key] !== this.ids.get(piece)) problems.push(`${key} ${JSON.stringify(vocab[key])} is not the id of ${piece} (${this.ids.get(piece)})`);
+    }
+    if (vocab.bos_id !== vocab.pad_id) problems.push(`bos_id ${vocab.bos_id} must be the pad_id ${vocab.pad_id} (Marian starts from pad)`);
+    this.padId = vocab.pad_id;
+    this.bosId = vocab.bos_id;
+    this.eosId = vocab.eos_id;
+    this.unkId = vocab.unk_id;
+    this.sourceLang = vocab.source_lang;
+    this.targetLang = vocab.target_lang ?? null;
+    this.langIds = { ...(vocab.lang_ids ?? {}) };
+    for (const [code, id] of Object.entries(this.langIds)) {
+      if (this.ids.get(`>>${code}<<`) !== id) problems.push(`lang_ids.${code} ${id} is not the id of >>${code}<<`);
+    }
+    if ((this.targetLang === null) === (Object.keys(this.langIds).length === 0)) {
+      problems.push("target_lang must be given exactly when there are no language codes");
+    }
+    if (typeof vocab.clean_up_tokenization_spaces !== "boolean") problems.push("clean_up_tokenization_spaces must be a boolean");
+    this.cleanUp = vocab.clean_up_tokenization_spaces;
+    if (problems.length) throw new TokenizerError(problems.join("; "));
+  }
+
+  get vocabSize() {
+    return this.pieces.length;
+  }
+
+  /** The id of `piece`, or unkId if the vocabulary lacks it. */
+  pieceToId(piece) {
+    return this.ids.get(piece) ?? this.unkId;
+  }
+
+  /** The id of >>lang<<. */
+  langId(lang) {
+    const id = this.langIds[lang];
+    if (id === undefined || !Object.hasOwn(this.langIds, lang)) {
+      const known = Object.keys(this.langIds);
+      throw new TokenizerError(`no language code >>${lang}<< in this tokenizer; it has ${known.length ? JSON.stringify(known) : "none (a single-pair model)"}`);
+    }
+    return id;
+  }
+
+  /** Ids of `text` as a source, without eos (MarianTokenizer.encode). */
+  encode(text) {
+    const out = [];
+    let from = 0;
+    for (;;) {
+      let at = -1;
+      let special = null;
+      for (let i = from; i < text.length && at < 0; i++) {
+        special = MARIAN_SPECIALS.find((s) => text.startsWith(s, i)) ?? null;
+        if (special !== null) at = i;
+      }
+      this.encodePart(at < 0 ? text.substring(from) : text.substring(from, at), out);
+      if (at < 0) return out;
+      out.push(this.ids.get(special));
+      from = at + special.length;
+    }
+  }
+
+  encodePart(part, out) {
+    let end;
+    if (part.startsWith(">>") && (end = part.indexOf("<<")) !== -1) {
+      out.push(this.pieceToId(part.substring(0, end + 2)));
+      part = part.substring(end + 2);
+    }
+    if (part) for (const piece of this.source.encodePieces(part)) out.push(this.pieceToId(piece));
+  }
+
+  /** encode(text) + [eos] for a single-pair model (whose target must be tgtLang),
+   * [>>tgtLang<<] + encode(" " + text) + [eos] for a multilingual-target one; pieces cut so that
+   * at most `maxLen` ids remain (MarianTokenizer.encode_source). */
+  encodeSource(text, tgtLang, maxLen = Infinity) {
+    let tag;
+    let body;
+    if (Object.keys(this.langIds).length) {
+      tag = [this.langId(tgtLang)];
+      body = this.encode(`>>${tgtLang}<< ${text}`).slice(1);
+    } else if (tgtLang !== this.targetLang) {
+      throw new TokenizerError(`this model translates ${this.sourceLang}-${this.targetLang} only, not into '${tgtLang}'`);
+    } else {
+      tag = [];
+      body = this.encode(text);
+    }
+    if (!(maxLen >= tag.length + 1)) {
+      throw new TokenizerError(`maxLen (${maxLen}) must be at least ${tag.length + 1} (${tag.length ? "code and eos" : "eos"})`);
+    }
+    return [...tag, ...body.slice(0, Math.min(body.length, maxLen - tag.length - 1)), this.eosId];
+  }
+
+  /** Text of `ids`: eos, pad and unk dropped, language codes kept as text. */
+  decode(ids) {
+    const kept = [];
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.pieces.length) {
+        throw new TokenizerError(`token id ${id} out of range [0, ${this.pieces.length})`);
+      }
+      if (id !== this.eosId && id !== this.padId && id !== this.unkId) kept.push(this.pieces[id]);
+    }
+    let text = pythonStrip(this.source.decodePieces(kept).replaceAll(SPACE_SYMBOL, " "));
+    if (this.cleanUp) for (const [before, after] of CLEAN_UP) text = text.replaceAll(before, after);
+    return text;
+  }
+}
+
+/** The tokenizer a parsed vocab.json describes: MarianTokenizer for "marian-sentencepiece",
+ * else SentencePieceTokenizer (which refuses any other type, naming it). */
+export function loadTokenizer(vocab) {
+  return vocab?.type === MARIAN_TYPE ? new MarianTokenizer(vocab) : new SentencePieceTokenizer(vocab);
 }

@@ -10,10 +10,14 @@ export function countWords(text) {
 }
 
 export class Translator {
-  constructor(tokenizer, backend, directions) {
+  /** `bosId`/`eosId`: the manifest's tokenizer.bos_id/eos_id (the decoder's first input is
+   * Marian's pad), by default the tokenizer's own. */
+  constructor(tokenizer, backend, directions, { bosId = tokenizer.bosId, eosId = tokenizer.eosId } = {}) {
     this.tokenizer = tokenizer;
     this.backend = backend;
     this.directions = directions;
+    this.bosId = bosId;
+    this.eosId = eosId;
   }
 
   /** `sentence`, or its clauses/word windows when longer than max_src_len (Translator._fit). */
@@ -30,8 +34,7 @@ export class Translator {
   /** One piece of a sentence: its translation and timings. */
   async translatePiece(text, tgt, config) {
     const src = this.tokenizer.encodeSource(text, tgt);
-    const tok = this.tokenizer;
-    const out = await generate(this.backend, src, { bosId: tok.bosId, eosId: tok.eosId, config });
+    const out = await generate(this.backend, src, { bosId: this.bosId, eosId: this.eosId, config });
     // Finished hypotheses hold at most maxLength - 1 tokens (EOS took the last step).
     return { text: this.decode(out.tokens), truncated: out.tokens.length >= config.maxLength, ...out };
   }

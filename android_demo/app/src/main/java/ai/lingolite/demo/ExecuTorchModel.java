@@ -71,8 +71,7 @@ final class ExecuTorchModel
   /** Tokenizer, this model and the search, as the app translates. */
   Translator<Memory, Cache> translator(LingoliteArtifact artifact) {
     return new Translator<>(
-        artifact.tokenizer, this, artifact.program.maxSrcLen, artifact.tokenizer.bosId(),
-        artifact.tokenizer.eosId());
+        artifact.tokenizer, this, artifact.program.maxSrcLen, artifact.bosId, artifact.eosId);
   }
 
   /** Loads the program (memory-mapped) and checks that it has both methods. */

@@ -14,18 +14,25 @@ public final class LingoliteArtifact {
   public final Manifest manifest;
   public final Manifest.Variant variant;
   public final ProgramSpec program;
-  public final SentencePieceTokenizer tokenizer;
+  public final TextTokenizer tokenizer;
+  /** The decoder's first input and the end token, from the manifest ({@code tokenizer.bos_id},
+   * {@code eos_id}; Marian starts from pad), checked against the tokenizer. */
+  public final int bosId;
+
+  public final int eosId;
   /** The {@code .pte} file, verified and inside the folder. */
   public final Path programFile;
 
   private LingoliteArtifact(
       Manifest manifest, Manifest.Variant variant, ProgramSpec program,
-      SentencePieceTokenizer tokenizer, Path programFile) {
+      TextTokenizer tokenizer, Path programFile, int bosId, int eosId) {
     this.manifest = manifest;
     this.variant = variant;
     this.program = program;
     this.tokenizer = tokenizer;
     this.programFile = programFile;
+    this.bosId = bosId;
+    this.eosId = eosId;
   }
 
   /** Opens {@code folder} (hashing every file); one exception lists every problem. */
@@ -33,7 +40,7 @@ public final class LingoliteArtifact {
     Manifest manifest = Manifest.load(folder, true);
     Manifest.Variant variant = manifest.variantFor("executorch");
     ProgramSpec program = ProgramSpec.fromVariant(variant);
-    SentencePieceTokenizer tokenizer = SentencePieceTokenizer.load(manifest.vocabFile());
+    TextTokenizer tokenizer = TextTokenizer.load(manifest.vocabFile());
     List<String> problems = new ArrayList<>();
     Path programFile = variant.files.get("program");
     if (programFile == null) { // every listed file was verified (inside, size, sha256) by load
@@ -75,7 +82,8 @@ public final class LingoliteArtifact {
           "artifact folder " + folder + " is inconsistent (manifest, program and vocabulary "
               + "disagree): ", problems);
     }
-    return new LingoliteArtifact(manifest, variant, program, tokenizer, programFile);
+    return new LingoliteArtifact(manifest, variant, program, tokenizer, programFile,
+        manifest.specialId("bos"), manifest.specialId("eos"));
   }
 
   private static void expect(List<String> problems, String what, long manifest, long actual) {

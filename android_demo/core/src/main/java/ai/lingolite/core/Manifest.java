@@ -91,6 +91,9 @@ public final class Manifest {
         problems.add("tokenizer." + key + " must name a file, got " + Json.describe(tok.get(key)));
       }
     }
+    // An imported Marian model (runtime/manifest.py's rules): decoding starts from pad, so bos is
+    // the pad id, and a single-pair model has no language codes.
+    boolean marian = MarianTokenizer.VOCAB_TYPE.equals(tok.get("type"));
     Set<Long> ids = new java.util.HashSet<>();
     int idCount = 0;
     for (String key : new String[] {"pad_id", "bos_id", "eos_id", "unk_id"}) {
@@ -98,13 +101,18 @@ public final class Manifest {
         problems.add("tokenizer." + key + " must be an integer, got " + Json.describe(tok.get(key)));
       } else if ((Long) tok.get(key) < 0) {
         problems.add("tokenizer." + key + " must be >= 0, got " + tok.get(key));
+      } else if (marian && key.equals("bos_id")) {
+        if (!tok.get(key).equals(tok.get("pad_id"))) {
+          problems.add("tokenizer.bos_id " + tok.get(key) + " must be the pad_id "
+              + tok.get("pad_id"));
+        }
       } else {
         ids.add((Long) tok.get(key));
         idCount++;
       }
     }
     Object langIds = tok.get("lang_ids");
-    if (!(langIds instanceof Map) || ((Map<?, ?>) langIds).isEmpty()) {
+    if (!(langIds instanceof Map) || (!marian && ((Map<?, ?>) langIds).isEmpty())) {
       problems.add("tokenizer.lang_ids must be a non-empty object, got " + Json.describe(langIds));
     } else {
       for (Map.Entry<?, ?> e : ((Map<?, ?>) langIds).entrySet()) {

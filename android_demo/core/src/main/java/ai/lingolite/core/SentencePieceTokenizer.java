@@ -29,7 +29,7 @@ import java.util.Map;
  * <p>LingoLite's source convention ({@code lingolite/tokenizer.py}): {@code [<2tgt>] + pieces +
  * [eos]}, see {@link #encodeSource}.
  */
-public final class SentencePieceTokenizer {
+public final class SentencePieceTokenizer implements TextTokenizer {
   public static final int VOCAB_FORMAT_VERSION = 1;
   public static final String VOCAB_TYPE = "sentencepiece-unigram";
   private static final String SPACE_SYMBOL = "\u2581";
@@ -323,7 +323,37 @@ public final class SentencePieceTokenizer {
 
   /** Piece ids of {@code text}: no bos, eos or language tag. */
   public int[] encode(String text) {
+    return bestPath(normalizer.normalize(text)).ids;
+  }
+
+  /**
+   * The pieces of {@code text} as strings, as {@code encode(text, out_type=str)} gives them: a
+   * (merged) run of unknown characters is its normalized surface, not {@code <unk>}.
+   */
+  public String[] encodePieces(String text) {
     String s = normalizer.normalize(text);
+    Segmentation path = bestPath(s);
+    String[] out = new String[path.ids.length];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = s.substring(path.begins[i], path.ends[i]);
+    }
+    return out;
+  }
+
+  /** Ids and char ranges of the best segmentation. */
+  private static final class Segmentation {
+    final int[] ids;
+    final int[] begins;
+    final int[] ends;
+
+    Segmentation(int[] ids, int[] begins, int[] ends) {
+      this.ids = ids;
+      this.begins = begins;
+      this.ends = ends;
+    }
+  }
+
+  private Segmentation bestPath(String s) {
     int n = s.codePointCount(0, s.length());
     int[] charAt = new int[n + 1]; // char index of each code point
     int[] mblen = new int[n]; // UTF-8 byte length of each code point
@@ -383,21 +413,27 @@ public final class SentencePieceTokenizer {
     }
     List<Integer> reversed = new ArrayList<>();
     for (int end = n; end > 0; end = startsAt[end]) {
-      reversed.add(ids[end]);
+      reversed.add(end);
     }
-    List<Integer> out = new ArrayList<>(reversed.size());
+    List<int[]> out = new ArrayList<>(reversed.size()); // {id, begin cp, end cp}
     for (int i = reversed.size() - 1; i >= 0; i--) {
-      int id = reversed.get(i);
-      if (id == unkId && !out.isEmpty() && out.get(out.size() - 1) == unkId) {
-        continue; // SentencePiece merges a run of unknown pieces into one
+      int end = reversed.get(i);
+      int id = ids[end];
+      if (id == unkId && !out.isEmpty() && out.get(out.size() - 1)[0] == unkId) {
+        out.get(out.size() - 1)[2] = end; // SentencePiece merges a run of unknown pieces
+        continue;
       }
-      out.add(id);
+      out.add(new int[] {id, startsAt[end], end});
     }
-    int[] result = new int[out.size()];
-    for (int i = 0; i < result.length; i++) {
-      result[i] = out.get(i);
+    int[] resultIds = new int[out.size()];
+    int[] begins = new int[out.size()];
+    int[] ends = new int[out.size()];
+    for (int i = 0; i < resultIds.length; i++) {
+      resultIds[i] = out.get(i)[0];
+      begins[i] = charAt[out.get(i)[1]];
+      ends[i] = charAt[out.get(i)[2]];
     }
-    return result;
+    return new Segmentation(resultIds, begins, ends);
   }
 
   /** {@code [<2tgtLang>] + encode(text) + [eos]}, with no length limit. */
@@ -430,12 +466,24 @@ public final class SentencePieceTokenizer {
 
   /** Text of {@code ids} as {@code SentencePieceProcessor::Decode} writes it. */
   public String decode(int[] ids) {
+    List<String> list = new ArrayList<>(ids.length);
+    for (int raw : ids) {
+      checkId(raw);
+      list.add(pieces[raw]);
+    }
+    return decodePieces(list);
+  }
+
+  /**
+   * Text of piece strings as {@code SentencePieceProcessor::DecodePieces} writes it: each piece
+   * is looked up ({@link #pieceToId}); a control piece is dropped, {@code <unk>} is its surface,
+   * and a piece the vocabulary lacks is kept as it is (U+2581 included).
+   */
+  public String decodePieces(List<String> pieceList) {
     StringBuilder text = new StringBuilder();
     boolean isBosWs = true; // still expecting the dummy-prefix space to strip
     boolean bosWsSeen = false;
-    for (int raw : ids) {
-      checkId(raw);
-      String piece = pieces[raw];
+    for (String piece : pieceList) {
       int id = pieceToId(piece);
       if (bosWsSeen || text.length() > 0) {
         isBosWs = false;

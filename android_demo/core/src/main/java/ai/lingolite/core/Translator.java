@@ -3,18 +3,19 @@ package ai.lingolite.core;
 /**
  * Text in, text out: tokenizer, model and search together, with the latency the app shows.
  *
- * <p>The source is {@code [<2tgt>] + pieces + [eos]}, cut to {@code maxSrcLen} ids the way {@code
- * Tokenizer.encode_source(..., max_len)} cuts it.
+ * <p>The source is the tokenizer's {@code encodeSource} ({@code [<2tgt>] + pieces + [eos]}, or
+ * Marian's form), cut to {@code maxSrcLen} ids the way {@code encode_source(..., max_len)} cuts
+ * it; decoding starts from {@code bosId}, the manifest's (Marian: pad).
  */
 public final class Translator<S, C> {
-  private final SentencePieceTokenizer tokenizer;
+  private final TextTokenizer tokenizer;
   private final Seq2SeqModel<S, C> model;
   private final int maxSrcLen;
   private final int bosId;
   private final int eosId;
 
   public Translator(
-      SentencePieceTokenizer tokenizer, Seq2SeqModel<S, C> model, int maxSrcLen, int bosId,
+      TextTokenizer tokenizer, Seq2SeqModel<S, C> model, int maxSrcLen, int bosId,
       int eosId) {
     this.tokenizer = tokenizer;
     this.model = model;
