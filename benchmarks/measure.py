@@ -5,16 +5,21 @@ A :class:`Runner` translates token ids and times its encoder and one decoder ste
 
 - :class:`SearchRunner` drives any :class:`~lingolite.search.Seq2SeqBackend` (eager PyTorch, ONNX
   Runtime, ExecuTorch) through the one search implementation, :func:`lingolite.search.generate`.
-- :class:`CT2Runner` drives a CTranslate2 folder (``export.ctranslate2``) through
+- :class:`CT2Runner` drives a CTranslate2 folder (``export.ctranslate2``, or
+  ``ct2-transformers-converter``'s for an imported Marian model) through
   ``ctranslate2.Translator.translate_batch``, which runs its own search in C++.
+- :class:`GenerateRunner` drives a Hugging Face model's own ``generate`` (Optimum's
+  ``ORTModelForSeq2SeqLM`` on ``optimum-cli export onnx``'s folder, or transformers'
+  ``MarianMTModel``): the peers of an imported Marian model, on the same weights.
 
 Fixed work. An untrained model rarely says EOS, and when it does, each backend may say it at a
 different step, so sentence times would compare different amounts of work. With ``forced=True``
 every backend generates exactly ``max_length`` tokens: our backends are wrapped in
 :class:`SuppressEos` (the EOS logit is set to ``-inf`` before the search sees it, so greedy and
 beam search run all ``max_length`` steps), CTranslate2 gets ``min_decoding_length =
-max_decoding_length``, which is how it suppresses EOS. A trained model decodes naturally
-(``forced=False``); figures are then normalised per generated token.
+max_decoding_length``, which is how it suppresses EOS, and ``generate`` gets ``min_new_tokens``
+one past ``max_new_tokens`` (EOS is then banned at every step it takes). A trained model decodes
+naturally (``forced=False``); figures are then normalised per generated token.
 
 PyTorch is not imported here: the memory probe of a torch-free backend must not pay for it.
 """
@@ -45,7 +50,8 @@ from lingolite.search import (
     generate,
     pad_batch,
 )
-from lingolite.tokenizer import TokenId, Tokenizer
+from lingolite.tokenizer import TokenId
+from lingolite.tokenizers import TextTokenizer
 
 
 @dataclass(frozen=True)
@@ -186,13 +192,18 @@ class CT2Runner:
     truncation, length penalty 1, patience 1) plus ``min_decoding_length`` for fixed work.
     """
 
-    def __init__(self, artifacts: Path, precision: str, threads: int) -> None:
+    def __init__(
+        self, artifacts: Path, precision: str, threads: int, converted: bool = False
+    ) -> None:
+        """``artifacts``: an artifact folder, or with ``converted`` a folder written by
+        ``ct2-transformers-converter`` from a Marian model, whose vocabulary is Marian's in id
+        order without the final ``<pad>`` (so its ids are ours)."""
         import ctranslate2
 
         from runtime.ctranslate2_backend import FILES, model_folder, read_vocabulary
         from runtime.manifest import load_manifest
 
-        folder = model_folder(load_manifest(artifacts), precision)
+        folder = artifacts if converted else model_folder(load_manifest(artifacts), precision)
         self.pieces = read_vocabulary(folder / FILES["vocabulary"])
         self.ids = {piece: TokenId(i) for i, piece in enumerate(self.pieces)}
         self.translator = ctranslate2.Translator(
@@ -236,12 +247,87 @@ class CT2Runner:
         return encoder, step
 
 
+class GenerateRunner:
+    """A Hugging Face seq2seq model's own search, ``model.generate``: Optimum's
+    ``ORTModelForSeq2SeqLM`` (``kind="optimum"``, an ``optimum-cli export onnx`` folder; int8
+    files are those of ``optimum-cli onnxruntime quantize``) or transformers' ``MarianMTModel``
+    (``kind="transformers"``). Sources are our (Marian) ids; options mirror our search: length
+    penalty 1, ``early_stopping=False``, pad banned (Marian's generation config), no forced
+    EOS."""
+
+    def __init__(self, kind: str, folder: Path, precision: str, threads: int, ids: SpecialIds):
+        import torch
+
+        self.ids = ids
+        torch.set_num_threads(threads)
+        if kind == "transformers":
+            import transformers
+
+            self.model: Any = transformers.MarianMTModel.from_pretrained(str(folder)).eval()
+            return
+        import onnxruntime as ort
+        from optimum.onnxruntime import ORTModelForSeq2SeqLM
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        names = OPTIMUM_FILES[precision]
+        self.model = ORTModelForSeq2SeqLM.from_pretrained(
+            str(folder), session_options=options, provider="CPUExecutionProvider",
+            encoder_file_name=names[0], decoder_file_name=names[1],
+        )  # fmt: skip
+
+    def translate(
+        self, sources: Sequence[TokenIds], num_beams: int, max_length: int, forced: bool
+    ) -> list[TokenIds]:
+        import torch
+
+        src_ids, src_mask = pad_batch(sources, self.ids.pad)
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=torch.from_numpy(src_ids),
+                attention_mask=torch.from_numpy(src_mask).long(),
+                num_beams=num_beams, max_new_tokens=max_length,
+                min_new_tokens=max_length + 1 if forced else 0, do_sample=False,
+                length_penalty=1.0, early_stopping=False, bad_words_ids=[[int(self.ids.pad)]],
+                forced_eos_token_id=None, num_return_sequences=1,
+            )  # fmt: skip
+        rows: list[TokenIds] = []
+        for row in out[:, 1:].tolist():  # without the decoder start token
+            row = row[: row.index(self.ids.eos)] if self.ids.eos in row else row
+            rows.append([TokenId(t) for t in row if t != self.ids.pad])
+        return rows
+
+    def encoder_and_step_ms(
+        self, source: TokenIds, steps: int, repeats: int
+    ) -> tuple[list[float], list[float]]:
+        """Derived from whole forced translations, as :meth:`CT2Runner.encoder_and_step_ms`."""
+        n1, n2 = 2, max(steps, 4)
+        encoder, step = [], []
+        for _ in range(repeats):
+            t1 = timed(lambda: self.translate([source], 1, n1, True))[0]
+            t2 = timed(lambda: self.translate([source], 1, n2, True))[0]
+            per_step = max(t2 - t1, 0.0) / (n2 - n1)
+            step.append(per_step)
+            encoder.append(max(t1 - n1 * per_step, 0.0))
+        return encoder, step
+
+
+# Optimum's encoder and merged decoder files per precision.
+OPTIMUM_FILES = {
+    "fp32": ("encoder_model.onnx", "decoder_model_merged.onnx"),
+    "int8": ("encoder_model_quantized.onnx", "decoder_model_merged_quantized.onnx"),
+}
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     """Where a backend's files are and how to open it.
 
     ``kind``: ``eager`` (``path`` = checkpoint folder), ``onnxruntime``, ``executorch`` or
-    ``ctranslate2`` (``path`` = artifact folder, ``precision`` = a variant of its manifest).
+    ``ctranslate2`` (``path`` = artifact folder, ``precision`` = a variant of its manifest); the
+    peers of an imported Marian model: ``ctranslate2-hf`` (a ``ct2-transformers-converter``
+    folder), ``optimum`` (an ``optimum-cli export onnx`` folder), ``transformers`` (the Hugging
+    Face folder).
     ``cache``: the ONNX Runtime decoder (``auto``, ``static`` or ``grow``; see
     :mod:`runtime.onnx_backend`), ``auto`` for the other kinds.
     """
@@ -262,7 +348,8 @@ class BackendSpec:
         }
 
 
-KINDS = ("eager", "onnxruntime", "executorch", "ctranslate2")
+KINDS = ("eager", "onnxruntime", "executorch", "ctranslate2", "ctranslate2-hf", "optimum",
+         "transformers")  # fmt: skip
 
 
 def open_runner(spec: BackendSpec, threads: int, ids: SpecialIds) -> Runner:
@@ -292,8 +379,10 @@ def open_runner(spec: BackendSpec, threads: int, ids: SpecialIds) -> Runner:
         portable_lib._unsafe_reset_threadpool(threads)
         backend = ExecuTorchBackend(load_manifest(spec.path), spec.precision)
         return SearchRunner(backend, ids)
-    if spec.kind == "ctranslate2":
-        return CT2Runner(Path(spec.path), spec.precision, threads)
+    if spec.kind in ("ctranslate2", "ctranslate2-hf"):
+        return CT2Runner(Path(spec.path), spec.precision, threads, spec.kind == "ctranslate2-hf")
+    if spec.kind in ("optimum", "transformers"):
+        return GenerateRunner(spec.kind, Path(spec.path), spec.precision, threads, ids)
     raise ValueError(f"unknown backend kind {spec.kind!r}; choose one of {KINDS}")
 
 
@@ -500,7 +589,9 @@ def parity(reference: list[TokenIds], candidate: list[TokenIds]) -> dict[str, An
     }
 
 
-def quality(tokenizer: Tokenizer, outputs: list[TokenIds], references: list[str]) -> dict[str, Any]:
+def quality(
+    tokenizer: TextTokenizer, outputs: list[TokenIds], references: list[str]
+) -> dict[str, Any]:
     from sacrebleu.metrics.bleu import BLEU
     from sacrebleu.metrics.chrf import CHRF
 

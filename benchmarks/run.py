@@ -1,7 +1,7 @@
 """Benchmark every LingoLite backend on the same inputs in one run, with CTranslate2 as the peer.
 
 ``python -m benchmarks.run --size small [--checkpoint DIR] [--quick] [--out DIR] [--data DIR]
-[--threads N] [--seed N]``
+[--threads N] [--seed N]``, or ``python -m benchmarks.run --marian HF_DIR [--quick] ...``
 
 Modules: :mod:`benchmarks.measure` (runners, timers, every figure of one backend),
 :mod:`benchmarks.profiling` (cProfile, the runtimes' operator profilers, the bandwidth floor),
@@ -15,6 +15,15 @@ CTranslate2 int8. The run builds every export it needs with the exporters
 (``export.onnx.export_onnx``, ``export.executorch.export_executorch``,
 ``export.ctranslate2``, each with its own parity gate) in a temporary folder that is
 deleted at the end; only ``results.json``, ``results.md`` and the PNG charts land in ``--out``.
+
+With ``--marian HF_DIR`` (a local Hugging Face Marian / OPUS-MT folder) the model is that folder
+imported by ``lingolite import-marian``, and its peers run the same weights through their own
+converters and searches: CTranslate2 int8 from ``ct2-transformers-converter`` (the peer of the
+ratios), Optimum's ``optimum-cli export onnx`` folder (fp32, and int8 from ``optimum-cli
+onnxruntime quantize --avx512``) run by ``ORTModelForSeq2SeqLM.generate``, and transformers'
+``MarianMTModel.generate``; LingoLite runs ONNX Runtime fp32/int8 (static and growing cache) and
+ExecuTorch 8da4w. Without ``--data`` the decoding is forced (fixed work, below): an offline-built
+model has random weights.
 
 Measured per backend, in this process, one backend after the other, on the same token ids:
 
@@ -64,6 +73,7 @@ from benchmarks.measure import (
     BATCH_SIZE,
     BEAM,
     FULL,
+    OPTIMUM_FILES,
     QUICK,
     BackendSpec,
     Inputs,
@@ -87,9 +97,10 @@ from benchmarks.profiling import (
     search_profile,
     weight_floor,
 )
-from benchmarks.report import BASELINE, PEER, ratios, targets, write_outputs
+from benchmarks.report import BASELINE, OPTIMUM, PEER, ratios, targets, write_outputs
 from lingolite.config import PRESETS, ModelConfig
 from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizers import TextTokenizer, load_tokenizer
 
 log = logging.getLogger("benchmarks.run")
 
@@ -111,6 +122,7 @@ class BenchOptions:
     threads: int = 1
     seed: int = 0
     command: str = ""
+    marian: Path | None = None
 
     @property
     def settings(self) -> Settings:
@@ -118,8 +130,12 @@ class BenchOptions:
 
     def problems(self) -> list[str]:
         found = []
-        if self.size is None and self.checkpoint is None and not self.quick:
-            found.append("give --size (untrained model), --checkpoint DIR or --quick")
+        if self.size is None and self.checkpoint is None and self.marian is None and not self.quick:
+            found.append("give --size (untrained model), --checkpoint DIR, --marian DIR or --quick")
+        if self.marian is not None and (self.size is not None or self.checkpoint is not None):
+            found.append("--marian takes the model from its folder: drop --size and --checkpoint")
+        if self.marian is not None and not (self.marian / "config.json").is_file():
+            found.append(f"--marian {self.marian} has no config.json")
         if self.size is not None and self.size not in PRESETS:
             found.append(f"--size {self.size!r} is not one of {sorted(PRESETS)}")
         if self.checkpoint is not None and not (self.checkpoint / "config.json").is_file():
@@ -140,7 +156,7 @@ class Source:
 
     config: ModelConfig
     checkpoint: Path
-    tokenizer: Tokenizer
+    tokenizer: TextTokenizer
     tokenizer_dir: Path | None
     trained: bool
     parameters: int
@@ -175,9 +191,21 @@ def prepare_source(options: BenchOptions, work: Path) -> Source:
     from export.sample import builtin_tokenizer
     from lingolite.checkpoint import read_config, save_pretrained
 
+    if options.marian is not None:
+        from lingolite.import_marian import import_marian
+
+        max_len = options.settings.max_len
+        checkpoint = import_marian(
+            options.marian, work / "checkpoint", max_src_len=max_len, max_tgt_len=max_len
+        )
+        config, _ = read_config(checkpoint)
+        model = reference_model(config, checkpoint, options.seed)
+        trained = options.data is not None  # an offline-built folder has random weights
+        tokenizer = load_tokenizer(checkpoint)
+        return Source(config, checkpoint, tokenizer, None, trained, model.num_parameters())
     if options.checkpoint is not None:
         config, data = read_config(options.checkpoint)
-        tokenizer = Tokenizer.from_pretrained(options.checkpoint)
+        tokenizer = load_tokenizer(options.checkpoint)
         model = reference_model(config, options.checkpoint, options.seed)
         return Source(
             config, options.checkpoint, tokenizer, None, "training" in data, model.num_parameters()
@@ -208,6 +236,8 @@ def build_exports(options: BenchOptions, source: Source, work: Path) -> list[Bac
     c, settings = source.config, options.settings
     data = options.data if source.trained else None
     common: dict[str, Any] = dict(data=data, seed=options.seed)
+    if options.marian is not None:
+        return build_marian_exports(options, source, work, common)
     if options.checkpoint is not None:
         common["checkpoint"] = options.checkpoint
     else:
@@ -231,6 +261,58 @@ def build_exports(options: BenchOptions, source: Source, work: Path) -> list[Bac
     return specs
 
 
+def build_marian_exports(
+    options: BenchOptions, source: Source, work: Path, common: dict[str, Any]
+) -> list[BackendSpec]:
+    """LingoLite's exports of the imported model and the peers' own conversions of the same
+    Hugging Face folder (see the module docstring); the backends to measure."""
+    from export.common import ExportOptions
+    from export.executorch import export_executorch
+    from export.onnx import export_onnx
+
+    assert options.marian is not None
+    common["checkpoint"] = source.checkpoint
+    log.info("[exports 1/4] ONNX fp32 + int8 (with its parity gate)")
+    onnx_dir = export_onnx(ExportOptions(out=work / "onnx", **common), quantize="both")
+    log.info("[exports 2/4] ExecuTorch 8da4w (with its parity gate)")
+    et_dir = export_executorch(ExportOptions(out=work / "executorch", **common), ["8da4w"])
+    log.info("[exports 3/4] CTranslate2 int8 by ct2-transformers-converter")
+    ct2_dir = work / "ct2-converter"
+    hf = str(options.marian)
+    run_tool(["ct2-transformers-converter", "--model", hf, "--output_dir", str(ct2_dir),
+              "--quantization", "int8"])  # fmt: skip
+    log.info("[exports 4/4] Optimum: optimum-cli export onnx, then onnxruntime quantize")
+    optimum_dir, optimum_int8 = work / "optimum", work / "optimum-int8"
+    run_tool(["optimum-cli", "export", "onnx", "--model", hf, "--task",
+              "text2text-generation-with-past", str(optimum_dir)])  # fmt: skip
+    run_tool(["optimum-cli", "onnxruntime", "quantize", "--onnx_model", str(optimum_dir),
+              "--avx512", "-o", str(optimum_int8)])  # fmt: skip
+    return [
+        BackendSpec(BASELINE, "eager", str(source.checkpoint), "fp32"),
+        *(BackendSpec(name, "onnxruntime", str(onnx_dir), precision, cache)
+          for name, precision, cache in ONNX_ROWS if precision != "int4"),
+        BackendSpec("executorch 8da4w", "executorch", str(et_dir), "8da4w"),
+        BackendSpec(PEER, "ctranslate2-hf", str(ct2_dir), "int8"),
+        BackendSpec(OPTIMUM, "optimum", str(optimum_dir), "fp32"),
+        BackendSpec(f"{OPTIMUM.removesuffix(' fp32')} int8", "optimum", str(optimum_int8), "int8"),
+        BackendSpec("transformers fp32", "transformers", hf, "fp32"),
+    ]  # fmt: skip
+
+
+def run_tool(command: list[str]) -> None:
+    """Run a peer's converter (a console script of this environment); its output goes to the
+    log, and a failure names the command."""
+    import shutil
+    import subprocess
+
+    executable = shutil.which(command[0]) or str(Path(sys.executable).parent / command[0])
+    done = subprocess.run([executable, *command[1:]], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchmarkError(
+            f"{shlex.join(command)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}"
+        )
+
+
 # ONNX Runtime rows: (name, precision, cache).
 ONNX_ROWS = (
     ("onnxruntime fp32", "fp32", "static"),
@@ -245,6 +327,12 @@ def size_on_disk(spec: BackendSpec) -> int:
     encoder and the decoder it runs)."""
     path = Path(spec.path)
     if spec.kind == "eager":
+        return (path / "model.safetensors").stat().st_size
+    if spec.kind == "ctranslate2-hf":
+        return (path / "model.bin").stat().st_size
+    if spec.kind == "optimum":  # the encoder and the merged decoder it runs
+        return sum((path / name).stat().st_size for name in OPTIMUM_FILES[spec.precision])
+    if spec.kind == "transformers":
         return (path / "model.safetensors").stat().st_size
     from runtime.manifest import load_manifest
 
@@ -272,6 +360,17 @@ def load_inputs(options: BenchOptions, source: Source) -> Inputs:
     from export.parity import parity_sentences
 
     s, c, tok = options.settings, source.config, source.tokenizer
+    if options.marian is not None and not source.trained:  # Marian: one language pair
+        n = max(s.latency_sentences, s.throughput_sentences)
+        src_lang, tgt = tok.directions[0].split("-")
+        texts = [text for text, _ in parity_sentences([(src_lang, tgt)], n)]
+        sources = [tok.encode_source(t, tgt, max_len=c.max_src_len) for t in texts]
+        return Inputs(
+            sources[: s.latency_sentences],
+            sources[: s.throughput_sentences],
+            [],
+            f"built-in sample sentences ({n}, export.parity.parity_sentences, {src_lang})",
+        )
     if source.trained and options.data is not None:
         from export.parity import load_bleu_sets
 
@@ -436,6 +535,8 @@ def versions() -> dict[str, str]:
         "executorch",
         "torchao",
         "ctranslate2",
+        "transformers",
+        "optimum-onnx",
         "numpy",
         "sacrebleu",
     ):
@@ -450,6 +551,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks.run") 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(PRESETS), help="preset (seeded, untrained)")
     parser.add_argument("--checkpoint", type=Path, help="trained checkpoint folder")
+    parser.add_argument(
+        "--marian", type=Path,
+        help="Hugging Face Marian (OPUS-MT) folder: imported, and side by side with Optimum "
+        "and CTranslate2 on the same weights",
+    )  # fmt: skip
     parser.add_argument(
         "--data", type=Path, help=f"corpus folder with {BLEU_SPLIT}.{{en,de}}[.gz] (BLEU, chrF)"
     )
@@ -469,7 +575,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks.run") 
         force=True,
     )
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    name = args.checkpoint.resolve().name if args.checkpoint else (args.size or "tiny")
+    named = args.marian or args.checkpoint
+    name = named.resolve().name if named else (args.size or "tiny")
     out = args.out or Path("benchmarks/results") / (f"{name}-quick" if args.quick else name)
     command = "python -m benchmarks.run " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
@@ -483,6 +590,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks.run") 
         threads=args.threads,
         seed=args.seed,
         command=command,
+        marian=args.marian,
     )
     try:
         report = run_benchmark(options)

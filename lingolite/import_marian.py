@@ -64,9 +64,11 @@ _FIXED_FLAGS: dict[str, object] = {
 }
 # The logit bias the importer gives pad: pad only starts the decoder and is never an output
 # (transformers bans it with the generation config's bad_words_ids, CTranslate2's converter drops
-# it from the vocabulary). exp(-1e4) is 0 in float32, so it gets no probability mass either, and
-# the value stays finite in every precision LingoLite exports.
-PAD_LOGIT_BIAS = -1e4
+# it from the vocabulary). exp(-100) is about 4e-44, below float64's resolution next to any real
+# token's probability, so pad gets no probability mass in the search's float64 arithmetic; and
+# float32 still resolves 1e-5 at that magnitude, so the parity gates' 1e-4 logit checks hold
+# (-1e4, where a float32 step is 1e-3, did not).
+PAD_LOGIT_BIAS = -100.0
 # Default static lengths of an imported model (at most its max_position_embeddings): the decoder's
 # KV cache has max_tgt_len slots, and longer inputs are split into sentences by the runtime.
 DEFAULT_MAX_LEN = 256

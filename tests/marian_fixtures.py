@@ -180,3 +180,31 @@ def write_marian_folder(
     model = hf_model(hf_config(vocab_size=len(vocab), **config), eos_boost=eos_boost)
     model.save_pretrained(str(folder))
     return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.marian_fixtures OUT [--opus-mt-en-de-size]``: write the offline Marian
+    folder the tests use (small), or one at opus-mt-en-de's sizes (what the committed Marian
+    benchmark, benchmarks/results/marian-opus-mt-en-de-size, ran on)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.marian_fixtures", description=main.__doc__
+    )
+    parser.add_argument("out", type=Path, help="folder to write (must not exist)")
+    parser.add_argument("--opus-mt-en-de-size", action="store_true", help="real-size model")
+    args = parser.parse_args(argv)
+    if args.out.exists():
+        parser.error(f"{args.out} exists; choose a new folder")
+    models = train_spm(corpus(0, 300), 400, 0.995), train_spm(corpus(1, 300), 350, 1.0)
+    if args.opus_mt_en_de_size:
+        sizes = {k: v for k, v in OPUS_MT_EN_DE.items() if k != "vocab_size"}
+        write_marian_folder(args.out, models, vocab_size=58101, eos_boost=6.0, **sizes)
+    else:
+        write_marian_folder(args.out, models)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
