@@ -18,6 +18,7 @@ from lingolite.data import read_lines
 from lingolite.tokenizer import Tokenizer
 from tests.corpus import LANGUAGES, write_toy_corpus
 from tests.export_cache import ExportCache, session_cache
+from tests.marian_fixtures import small_checkpoint
 
 TOY_VOCAB_SIZE = 128
 
@@ -98,6 +99,13 @@ def toy_tokenizer(toy_corpus_dir: Path) -> Tokenizer:
 def toy_tokenizer_dir(toy_tokenizer: Tokenizer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``toy_tokenizer`` saved to a folder (do not modify it: it is shared by the session)."""
     return toy_tokenizer.save(tmp_path_factory.mktemp("toy_tokenizer") / "tokenizer")
+
+
+@pytest.fixture(scope="session")
+def marian_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small offline Marian en-de model (tests/marian_fixtures.py), imported with
+    --max-src-len 48 --max-tgt-len 32 (do not modify it: it is shared by the session)."""
+    return small_checkpoint(tmp_path_factory.mktemp("marian"))
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,6 +18,8 @@ from typing import Any
 import sentencepiece as spm
 import torch
 
+from lingolite.import_marian import import_marian
+
 # opus-mt-en-de's sizes (its config.json): 6 + 6 layers, d_model 512, 8 heads, FFN 2048, 58,101
 # tokens, 512 positions, swish, scaled embeddings.
 OPUS_MT_EN_DE: dict[str, Any] = dict(
@@ -145,12 +147,13 @@ def hf_config(**overrides: Any) -> Any:
     return transformers.MarianConfig(**values)
 
 
-def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0) -> Any:
+def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0, gain: float = 1.0) -> Any:
     """A MarianMTModel with every weight perturbed (norms and biases away from 1 and 0, so that
     a wrongly mapped one shows), ``eos_boost`` added to the eos logit (hypotheses then end at
     varied lengths) and pad given no probability mass, as in a trained Marian model (pad is never
     a training target), so that generate's ban of pad after the softmax and the import's ban
-    before it agree."""
+    before it agree. ``gain`` scales the attention and feed-forward weights: at 4 the outputs
+    depend on the source (at 1 they hardly do)."""
     transformers: Any = importlib.import_module("transformers")  # untyped
 
     torch.manual_seed(seed)
@@ -160,6 +163,8 @@ def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0) -> Any:
             if "embed_positions" in name:  # the fixed sinusoidal table
                 continue
             p.add_(torch.randn_like(p) * (0.2 if "layer_norm" in name else 0.05))
+            if "proj" in name or ".fc" in name:
+                p.mul_(gain)
         model.final_logits_bias.normal_(0.0, 0.5)
         model.final_logits_bias[0, config.eos_token_id] += eos_boost
         model.final_logits_bias[0, config.pad_token_id] -= 40.0
@@ -168,7 +173,7 @@ def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0) -> Any:
 
 def write_marian_folder(
     folder: Path, models: tuple[bytes, bytes], *, vocab_size: int | None = None,
-    eos_boost: float = 4.0, **config: Any,
+    eos_boost: float = 4.0, gain: float = 1.0, **config: Any,
 ) -> Path:  # fmt: skip
     """A complete Hugging Face Marian en-de folder: tokenizer files and a seeded random model
     whose vocabulary is the tokenizer's (grown to ``vocab_size`` with filler pieces)."""
@@ -177,9 +182,38 @@ def write_marian_folder(
     if vocab_size is not None:
         vocab = pad_vocab(vocab, vocab_size)
         (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), "utf-8")
-    model = hf_model(hf_config(vocab_size=len(vocab), **config), eos_boost=eos_boost)
+    model = hf_model(hf_config(vocab_size=len(vocab), **config), eos_boost=eos_boost, gain=gain)
     model.save_pretrained(str(folder))
     return folder
+
+
+# A few sources for whole-pipeline checks (tests/test_import_marian.py, the Java core's and the
+# browser's Marian tests): Latin, German umlauts, mixed scripts (unknown pieces), bare words.
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Two dogs play in the snow, and a child watches them.",
+    "Der Bär läuft über die Straße und isst Äpfel.",
+    "Mixed: Hello Привет Γειά 你好 مرحبا!",
+    "house tree river mountain city music",
+]
+SMALL_MAX_SRC_LEN, SMALL_MAX_TGT_LEN = 48, 32
+
+
+def small_models() -> tuple[bytes, bytes]:
+    """The small folder's source and target SentencePiece models."""
+    return train_spm(corpus(0, 300), 400, 0.995), train_spm(corpus(1, 300), 350, 1.0)
+
+
+def small_checkpoint(root: Path) -> Path:
+    """The small en-de folder under ``root/hf`` imported into ``root/checkpoint`` (``lingolite
+    import-marian --max-src-len 48 --max-tgt-len 32``); returns the checkpoint. Its weights are
+    scaled (``gain`` 4) and its eos bias tuned (1.1) so that :data:`SENTENCES` give different
+    outputs, some ending early and some at the length limit, greedy and beam 4 differing (the
+    default folder's outputs are all empty)."""
+    folder = write_marian_folder(root / "hf", small_models(), eos_boost=1.1, gain=4.0)
+    return import_marian(
+        folder, root / "checkpoint", max_src_len=SMALL_MAX_SRC_LEN, max_tgt_len=SMALL_MAX_TGT_LEN
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists; choose a new folder")
-    models = train_spm(corpus(0, 300), 400, 0.995), train_spm(corpus(1, 300), 350, 1.0)
+    models = small_models()
     if args.opus_mt_en_de_size:
         sizes = {k: v for k, v in OPUS_MT_EN_DE.items() if k != "vocab_size"}
         write_marian_folder(args.out, models, vocab_size=58101, eos_boost=6.0, **sizes)

@@ -30,13 +30,16 @@ import torch
 from export.common import ExportOptions
 from export.executorch import export_executorch
 from export.vocab import VocabError, vocab_from_model_proto, vocab_from_tokenizer
+from lingolite.marian_tokenizer import MarianTokenizer
 from lingolite.search import SearchConfig, generate, pad_batch
 from lingolite.tokenizer import Tokenizer
+from lingolite.tokenizers import load_tokenizer
 from runtime.executorch_backend import ExecuTorchBackend
 from runtime.manifest import load_manifest
 from runtime.translator import Translator
 from tests import executorch_bridge
 from tests.conftest import multi30k_or_sample
+from tests.marian_fixtures import SENTENCES
 from tests.marian_goldens import write_marian_golden
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,6 +299,68 @@ def test_app_translates_like_the_python_runtime(
         assert [int(i) for i in tokens.split()] == hyp, sentence
         assert java_text == text == tok.decode(hyp) and text.strip(), sentence
         assert float(encode_ms) > 0 and float(decode_ms) > 0 and int(steps) >= len(hyp)
+
+
+@pytest.fixture(scope="module")
+def marian_phone_export(marian_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small imported Marian en-de model (tests/marian_fixtures.py) exported for the phone:
+    fp32 program, int64 masks, a "marian-sentencepiece" vocab.json; static lengths 48 and 32."""
+    out = tmp_path_factory.mktemp("marian-phone") / "marian-executorch"
+    options = ExportOptions(out=out, checkpoint=marian_checkpoint)
+    return export_executorch(options, ("fp32",), mask_dtype="int64")
+
+
+def _jvm_translate(
+    app_classes: Path, folder: Path, tgt: str, beams: int, sentences: list[str], tmp_path: Path
+) -> list[list[str]]:
+    """``JvmTranslate``'s rows for ``sentences``: output ids, source ids, encode ms, decode ms,
+    steps and text."""
+    sources, out = tmp_path / f"sources-{beams}.txt", tmp_path / f"out-{beams}.tsv"
+    sources.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    cmd = ["java", f"-Dexecutorch.bridge={sys.executable} -m tests.executorch_bridge",
+           f"-Dexecutorch.bridge.dir={ROOT}", "-cp", str(app_classes),
+           "ai.lingolite.demo.JvmTranslate", str(folder), tgt, str(beams), str(sources),
+           str(out)]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, f"JvmTranslate failed:\n{run.stdout}{run.stderr[-6000:]}"
+    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(sentences) and all(len(r) == 6 for r in rows), rows
+    return rows
+
+
+@pytest.mark.parametrize("beams", [1, 4])
+def test_app_translates_an_imported_marian_model_like_the_python_runtime(
+    beams: int, app_classes: Path, marian_phone_export: Path, tmp_path: Path
+) -> None:
+    """The same path for an imported OPUS-MT-style model: the Java MarianTokenizer (no language
+    tag: a single-pair model), decoding from pad (the manifest's bos_id), Marian's eos 0 and the
+    program's pad logit ban give the Python runtime's source ids, output ids and text."""
+    manifest = load_manifest(marian_phone_export)
+    assert manifest.directions == ["en-de"] and manifest.lang_ids == {}
+    rows = _jvm_translate(app_classes, marian_phone_export, "de", beams, SENTENCES, tmp_path)
+    tok = load_tokenizer(manifest.tokenizer_dir)
+    assert isinstance(tok, MarianTokenizer) and tok.bos_id == tok.pad_id
+    backend = ExecuTorchBackend(manifest, "fp32")
+    max_len = manifest.model["max_tgt_len"]
+    config = SearchConfig(max_length=max_len, num_beams=beams)
+    texts = Translator.from_manifest(manifest, "executorch", "fp32").translate(
+        SENTENCES, "en", "de", num_beams=beams, batch_size=1
+    )
+    lengths = set()
+    for sentence, text, row in zip(SENTENCES, texts, rows, strict=True):
+        tokens, source_ids, encode_ms, decode_ms, steps, java_text = row
+        ids = tok.encode_source(sentence, "de", max_len=manifest.model["max_src_len"])
+        assert ids[-1] == tok.eos_id and tok.pad_id not in ids
+        assert [int(i) for i in source_ids.split()] == ids, sentence
+        src_ids, src_mask = pad_batch([ids], tok.pad_id)
+        hyp = generate(backend, src_ids, src_mask, bos_id=tok.bos_id, eos_id=tok.eos_id,
+                       pad_id=tok.pad_id, config=config)[0]  # fmt: skip
+        assert [int(i) for i in tokens.split()] == hyp, sentence
+        assert java_text == text == tok.decode(hyp), sentence
+        assert float(encode_ms) > 0 and float(decode_ms) > 0 and int(steps) >= len(hyp)
+        lengths.add(len(hyp))
+    # the fixture's outputs depend on the source; some end with eos, some at the length limit
+    assert len(lengths) >= 2 and len(set(texts)) >= 3, (lengths, texts)
 
 
 def _bridge(program: Path, requests: bytes) -> io.BytesIO:

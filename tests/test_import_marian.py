@@ -33,9 +33,11 @@ from lingolite.tokenizers import load_tokenizer
 from runtime.translator import Translator
 from tests.marian_fixtures import (
     OPUS_MT_EN_DE,
+    SENTENCES,
     corpus,
     hf_config,
     hf_model,
+    small_models,
     train_spm,
     write_marian_folder,
 )
@@ -215,20 +217,11 @@ def test_position_table_is_marians() -> None:
 
 # ---------------------------------------------------------------------- the whole pipeline
 
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Two dogs play in the snow, and a child watches them.",
-    "Der Bär läuft über die Straße und isst Äpfel.",
-    "Mixed: Hello Привет Γειά 你好 مرحبا!",
-    "house tree river mountain city music",
-]
-
 
 @pytest.fixture(scope="module")
 def hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small Hugging Face Marian en-de folder: tokenizer files and a random model."""
-    models = train_spm(corpus(0, 300), 400, 0.995), train_spm(corpus(1, 300), 350, 1.0)
-    return write_marian_folder(tmp_path_factory.mktemp("hf") / "opus-mt-en-de", models)
+    return write_marian_folder(tmp_path_factory.mktemp("hf") / "opus-mt-en-de", small_models())
 
 
 @pytest.fixture(scope="module")

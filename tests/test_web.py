@@ -33,6 +33,7 @@ from export.web import VENDOR, WebBuildError, build_site, make_server, site_mani
 from runtime.manifest import load_manifest
 from runtime.translate import main as translate_main
 from runtime.translator import Translator
+from tests.marian_fixtures import SENTENCES as MARIAN_SENTENCES
 from tests.marian_goldens import write_marian_golden
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,6 +330,53 @@ def test_browser_translates_like_python(site: Path, served: str, tmp_path: Path)
     assert not result["consoleErrors"] or all(
         any(name in line for name in pages.values()) for line in result["consoleErrors"]
     ), result["consoleErrors"]
+
+
+@pytest.fixture(scope="module")
+def marian_site(
+    marian_checkpoint: Path, node_modules: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The small imported Marian en-de model (tests/marian_fixtures.py) exported to ONNX fp32 and
+    built into a site by ``export.web``."""
+    root = tmp_path_factory.mktemp("marian-web")
+    onnx = export_onnx(ExportOptions(out=root / "onnx", checkpoint=marian_checkpoint), "none")
+    return build_site(onnx, root / "site")
+
+
+def test_browser_translates_an_imported_marian_model_like_python(
+    marian_site: Path, tmp_path: Path
+) -> None:
+    """An imported OPUS-MT-style model (single pair en-de, no language codes, the JS
+    MarianTokenizer, decoding from pad) in the page: the pickers offer en -> de only, and greedy
+    and beam-4 fp32 translations are the Python runtime's exactly."""
+    manifest = load_manifest(marian_site / "artifacts")
+    assert manifest.directions == ["en-de"] and manifest.lang_ids == {}
+    assert manifest.data["tokenizer"]["type"] == "marian-sentencepiece"
+    jobs = [{"precision": "fp32", "beams": beams, "src": "en", "tgt": "de",
+             "texts": [*MARIAN_SENTENCES, MARIAN_SENTENCES[0] + " " + MARIAN_SENTENCES[1]]}
+            for beams in (1, 4)]  # fmt: skip
+    server = make_server(marian_site, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+        result = _drive({"url": url, "mode": "ui", "jobs": jobs, "pages": [url]}, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result["ready"] == "true", result.get("loadError")
+    (page,) = result["pages"]
+    assert (page["sources"], page["targets"], page["notice"]) == (["en"], ["de"], "")
+    translator = Translator.from_artifacts(marian_site / "artifacts", precision="fp32", threads=1)
+    outputs = set()
+    for job in result["jobs"]:
+        want = translator.translate(job["texts"], "en", "de", num_beams=job["beams"], batch_size=1)
+        assert job["errors"] == [""] * len(want), job["errors"]
+        assert job["outputs"] == want, job["beams"]
+        outputs.update(want)
+    assert len(outputs) >= 4, outputs  # the outputs depend on the source and on the search
+    assert {urlparse(u).hostname for u in result["requests"]} == {"127.0.0.1"}
+    assert not result["consoleErrors"], result["consoleErrors"]
 
 
 def test_the_shipped_export_refuses_an_untrained_direction(

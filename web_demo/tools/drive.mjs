@@ -6,7 +6,8 @@
 //
 // SPEC: {url, chromium, mode, jobs: [{precision, beams, src, tgt, texts}], screenshot?, pages?}
 // where pages are extra URLs to open and report (error pages). RESULT: {jobs: [{outputs, errors,
-// speeds}], requests: [every URL the browser asked for], pages: [{url, ready, error}],
+// speeds}], requests: [every URL the browser asked for], pages: [{url, ready, error, notice,
+// sources, targets}],
 // consoleErrors, readyMs, firstTranslation}.
 import fs from "node:fs";
 import { chromium } from "playwright-core";
@@ -59,6 +60,7 @@ try {
       error: await page.evaluate(() => (document.getElementById("error").hidden ? "" : document.getElementById("error").textContent)),
       notice: await page.evaluate(() => (document.getElementById("notice").hidden ? "" : document.getElementById("notice").textContent)),
       sources: await page.evaluate(() => [...document.getElementById("src").options].map((o) => o.value)),
+      targets: await page.evaluate(() => [...document.getElementById("tgt").options].map((o) => o.value)),
     });
     await page.close();
   }
