@@ -8,6 +8,7 @@ import android.app.Activity;
 import android.os.Bundle;
 import android.util.Log;
 import android.view.View;
+import android.widget.AdapterView;
 import android.widget.ArrayAdapter;
 import android.widget.Button;
 import android.widget.EditText;
@@ -16,6 +17,7 @@ import android.widget.TextView;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ExecutorService;
@@ -94,12 +96,23 @@ public class MainActivity extends Activity {
     model = m;
     translator = m.translator(a);
     runOnUiThread(() -> {
-      List<String> langs = a.languages();
-      sourceLang.setAdapter(adapter(langs));
-      targetLang.setAdapter(adapter(langs));
-      if (langs.size() > 1) {
-        targetLang.setSelection(1);
-      }
+      // The pickers offer the trained directions only (a single-pair model: one of each).
+      sourceLang.setAdapter(adapter(a.manifest.sourceLanguages()));
+      sourceLang.setOnItemSelectedListener(new AdapterView.OnItemSelectedListener() {
+        @Override
+        public void onItemSelected(AdapterView<?> parent, View view, int position, long id) {
+          String src = String.valueOf(parent.getItemAtPosition(position));
+          targetLang.setAdapter(adapter(a.manifest.targetLanguages(src)));
+        }
+
+        @Override
+        public void onNothingSelected(AdapterView<?> parent) {
+          targetLang.setAdapter(adapter(Collections.<String>emptyList()));
+        }
+      });
+      List<String> sources = a.manifest.sourceLanguages();
+      targetLang.setAdapter(adapter(
+          sources.isEmpty() ? sources : a.manifest.targetLanguages(sources.get(0))));
       status.setText(getString(R.string.ready, folder, a.variant.name, a.tokenizer.vocabSize()));
       translate.setEnabled(true);
     });

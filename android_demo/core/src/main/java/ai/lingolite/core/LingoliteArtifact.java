@@ -93,7 +93,8 @@ public final class LingoliteArtifact {
     }
   }
 
-  /** Target languages offered by the app, in manifest order. */
+  /** The tokenizer's languages, in manifest order (the app's pickers offer the trained
+   * directions: {@link Manifest#sourceLanguages}, {@link Manifest#targetLanguages}). */
   public List<String> languages() {
     return manifest.languages();
   }

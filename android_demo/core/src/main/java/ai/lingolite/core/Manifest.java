@@ -349,6 +349,29 @@ public final class Manifest {
   }
 
   /**
+   * The source languages of the trained {@link #directions}, in their order: what the app's
+   * source picker offers (a single-pair model such as an imported OPUS-MT en-de: only "en").
+   */
+  public List<String> sourceLanguages() {
+    Set<String> out = new LinkedHashSet<>();
+    for (String d : directions()) {
+      out.add(d.substring(0, d.indexOf('-')));
+    }
+    return new ArrayList<>(out);
+  }
+
+  /** The targets trained from {@code src}, in {@link #directions} order (empty if none). */
+  public List<String> targetLanguages(String src) {
+    List<String> out = new ArrayList<>();
+    for (String d : directions()) {
+      if (d.startsWith(src + "-")) {
+        out.add(d.substring(src.length() + 1));
+      }
+    }
+    return out;
+  }
+
+  /**
    * Throws {@link IllegalArgumentException} naming the trained directions unless {@code
    * src-tgt} is one of them (as the Python runtime's {@code TranslatorError}).
    */

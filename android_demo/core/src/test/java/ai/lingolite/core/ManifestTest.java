@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -81,6 +82,30 @@ public class ManifestTest {
     for (Map.Entry<String, Integer> e : ids.entrySet()) {
       assertEquals("tag id of " + e.getKey(), e.getValue().intValue(), tok.langId(e.getKey()));
     }
+  }
+
+  /** The manifest with its {@code directions} set to {@code listed} (a JSON array). */
+  private void setDirections(String listed) throws IOException {
+    String text = manifestText();
+    String entry = "\"directions\": " + listed;
+    writeManifest(text.contains("\"directions\"")
+        ? text.replaceFirst("\"directions\": \\[[^\\]]*\\]", entry)
+        : text.replaceFirst("\"format_version\": 1", entry + ", \"format_version\": 1"));
+  }
+
+  @Test
+  public void pickersOfferTrainedDirectionsOnly() throws Exception {
+    setDirections("[\"en-de\"]");
+    Manifest single = Manifest.load(folder, true); // one pair, as an imported OPUS-MT en-de
+    assertEquals(Arrays.asList("en-de"), single.directions());
+    assertEquals(Arrays.asList("en"), single.sourceLanguages());
+    assertEquals(Arrays.asList("de"), single.targetLanguages("en"));
+    assertTrue(single.targetLanguages("de").isEmpty());
+    setDirections("[\"en-de\", \"de-en\", \"en-fr\", \"fr-en\"]");
+    Manifest four = Manifest.load(folder, true);
+    assertEquals(Arrays.asList("en", "de", "fr"), four.sourceLanguages());
+    assertEquals(Arrays.asList("de", "fr"), four.targetLanguages("en"));
+    assertEquals(Arrays.asList("en"), four.targetLanguages("fr"));
   }
 
   @Test
