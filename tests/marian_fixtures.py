@@ -147,7 +147,9 @@ def hf_config(**overrides: Any) -> Any:
     return transformers.MarianConfig(**values)
 
 
-def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0, gain: float = 1.0) -> Any:
+def hf_model(
+    config: Any, seed: int = 0, eos_boost: float = 0.0, gain: float = 1.0, embed_gain: float = 1.0
+) -> Any:
     """A MarianMTModel with every weight perturbed (norms and biases away from 1 and 0, so that
     a wrongly mapped one shows), ``eos_boost`` added to the eos logit (hypotheses then end at
     varied lengths) and pad given no probability mass, as in a trained Marian model (pad is never
@@ -165,6 +167,7 @@ def hf_model(config: Any, seed: int = 0, eos_boost: float = 0.0, gain: float = 1
             p.add_(torch.randn_like(p) * (0.2 if "layer_norm" in name else 0.05))
             if "proj" in name or ".fc" in name:
                 p.mul_(gain)
+        model.model.shared.weight.mul_(embed_gain)
         model.final_logits_bias.normal_(0.0, 0.5)
         model.final_logits_bias[0, config.eos_token_id] += eos_boost
         model.final_logits_bias[0, config.pad_token_id] -= 40.0

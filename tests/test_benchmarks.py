@@ -124,7 +124,7 @@ def test_quick_report_states_targets_limits_and_ratios(quick: tuple[Path, dict[s
 # ---------------------------------------------------------------------- the report
 
 
-@pytest.mark.parametrize("name", ["small", "tiny-trained"])
+@pytest.mark.parametrize("name", ["small", "tiny-trained", "marian-opus-mt-en-de-size"])
 def test_report_renders_the_committed_results_again(name: str) -> None:
     """results.md is a function of results.json: the committed report comes back byte for byte
     (the template and the data-built tables replaced the f-string prose without a change)."""

@@ -125,16 +125,28 @@ def ours_generate(model: LingoLite, src: torch.Tensor, mask: torch.Tensor,
     return [list(map(int, row)) for row in out]
 
 
-@pytest.mark.parametrize("eos_boost", [2.0, 4.0])
-def test_greedy_and_beam_tokens_match_generate(eos_boost: float) -> None:
-    hf = hf_model(hf_config(), seed=3, eos_boost=eos_boost)
+# Random models whose outputs depend on the source (a plain random Marian model says the same,
+# or nothing, for every source): attention/FFN weights x gain, embeddings x embed_gain, and an eos
+# bias that (a) lets 24-token outputs differ between greedy and beam 4 or (b) ends some early.
+VARIED = {"long": dict(gain=4.0, embed_gain=6.0, eos_boost=4.0),
+          "mixed": dict(gain=8.0, embed_gain=6.0, eos_boost=6.0)}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(VARIED))
+def test_greedy_and_beam_tokens_match_generate(kind: str) -> None:
+    hf = hf_model(hf_config(), seed=3, **VARIED[kind])
     ours = imported(hf)
     src, mask = sources(ours.config, 8, seed=5)
     with torch.no_grad():
         want = hf_generate(hf, src, mask, num_beams=1, max_new_tokens=24)
         got = ours_generate(ours, src, mask, SearchConfig(max_length=24))
         assert got == want
-        assert any(len(row) < 24 for row in want)  # some rows ended with eos
+        assert len({tuple(row) for row in want}) >= 3  # the outputs depend on the source
+        beam = hf_generate(hf, src, mask, num_beams=4, max_new_tokens=24)
+        if kind == "mixed":
+            assert len({len(row) for row in want}) >= 2  # some rows ended with eos
+        else:
+            assert beam != want  # beam search found other outputs than greedy
         for length_penalty, early_stopping in ((1.0, False), (0.6, True), (0.0, False)):
             want = hf_generate(
                 hf, src, mask, num_beams=4, max_new_tokens=24,
@@ -220,8 +232,10 @@ def test_position_table_is_marians() -> None:
 
 @pytest.fixture(scope="module")
 def hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small Hugging Face Marian en-de folder: tokenizer files and a random model."""
-    return write_marian_folder(tmp_path_factory.mktemp("hf") / "opus-mt-en-de", small_models())
+    """A small Hugging Face Marian en-de folder: tokenizer files and a random model whose
+    translations of SENTENCES differ (small_checkpoint's weights)."""
+    folder = tmp_path_factory.mktemp("hf") / "opus-mt-en-de"
+    return write_marian_folder(folder, small_models(), eos_boost=1.1, gain=4.0)
 
 
 @pytest.fixture(scope="module")
@@ -252,9 +266,13 @@ def test_imported_folder_translates_like_transformers(hf_folder: Path, checkpoin
     assert data["imported"]["weights"]["file"] == "model.safetensors"
     tokenizer = load_tokenizer(checkpoint)
     translator = Translator(tokenizer, EagerBackend(load_pretrained(checkpoint)), max_src_len=48)
+    outputs = []
     for beams in (1, 4):
         want = hf_translations(hf_folder, SENTENCES, num_beams=beams, max_new_tokens=32)
         assert translator.translate(SENTENCES, "en", "de", num_beams=beams) == want
+        assert len(set(want)) >= 3 and all(want[:2])  # not one (empty) output for every text
+        outputs.append(want)
+    assert outputs[0] != outputs[1]
 
 
 def test_import_refuses_a_pickle_only_folder(hf_folder: Path, tmp_path: Path) -> None:
@@ -326,6 +344,7 @@ def test_real_size_model_imports_and_exports_to_onnx(
     out = export_onnx(ExportOptions(out=root / "onnx", checkpoint=ckpt), "both")
     assert json.loads((out / "parity.json").read_text(encoding="utf-8"))["passed"] is True
     want = hf_translations(hf, SENTENCES, num_beams=4, max_new_tokens=48)
+    assert all(want)  # 48 tokens each (this random model says no eos): a real comparison
     translator = Translator.from_artifacts(out, precision="fp32")
     assert translator.translate(SENTENCES, "en", "de", num_beams=4) == want
 
