@@ -22,7 +22,7 @@ LingoLite does not implement is refused, all at once, naming the field and its v
 Weights: only ``model.safetensors`` is read, with ``safetensors`` (a JSON header and raw bytes: no
 code can run). A folder with only ``pytorch_model.bin`` is refused, naming where to get the
 safetensors file: a ``.bin`` is a pickle, and LingoLite never unpickles, not even through
-``torch.load(weights_only=True)``, whose restricted unpickler has had bypasses
+PyTorch's weights-only loading mode, whose restricted unpickler has had bypasses
 (CVE-2025-32434). Weights are converted to float32.
 """
 

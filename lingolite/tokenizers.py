@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from lingolite import marian_tokenizer, tokenizer
+from lingolite.marian_tokenizer import TOKENIZER_TYPE as MARIAN_TYPE
 from lingolite.marian_tokenizer import MarianTokenizer
-from lingolite.tokenizer import CONFIG_FILE, TokenId, Tokenizer, TokenizerError
+from lingolite.tokenizer import CONFIG_FILE, TOKENIZER_TYPE, TokenId, Tokenizer, TokenizerError
 from lingolite.utils import read_json_object
 
 _TYPES: dict[str, type[Tokenizer] | type[MarianTokenizer]] = {
-    tokenizer.TOKENIZER_TYPE: Tokenizer,
-    marian_tokenizer.TOKENIZER_TYPE: MarianTokenizer,
+    TOKENIZER_TYPE: Tokenizer,
+    MARIAN_TYPE: MarianTokenizer,
 }
 
 

@@ -40,7 +40,8 @@ import ctranslate2
 
 from lingolite.search import SearchConfig, SearchError, TokenIds
 from lingolite.signatures import model_config
-from lingolite.tokenizer import TokenId, Tokenizer, TokenizerError
+from lingolite.tokenizer import TokenId, TokenizerError
+from lingolite.tokenizers import load_tokenizer
 from lingolite.utils import loads_json
 from runtime.manifest import ArtifactError, Manifest
 
@@ -111,7 +112,7 @@ class CT2Backend:
         folder = model_folder(manifest, precision)
         self.config = model_config(manifest.model)
         try:
-            tokenizer = Tokenizer.from_pretrained(manifest.tokenizer_dir)
+            tokenizer = load_tokenizer(manifest.tokenizer_dir)
         except TokenizerError as exc:
             raise ArtifactError(f"{manifest.folder}: {exc}") from exc
         self._pieces = read_vocabulary(folder / FILES["vocabulary"])
