@@ -53,7 +53,8 @@ def _handler_filters_restored() -> Iterator[None]:
 # JVM, the browser, ExecuTorch lowering, a wheel build) and every test that uses one of these
 # fixtures (an export, a trained checkpoint or the benchmark run).
 SLOW_MODULES = {
-    "test_android_java.py", "test_ddp.py", "test_evaluate.py", "test_executorch.py",
+    "test_android_java.py", "test_benchmark_marian.py", "test_ddp.py", "test_evaluate.py",
+    "test_executorch.py",
     "test_executorch_lowering.py", "test_packaging.py", "test_train.py", "test_train_gpu.py",
     "test_train_speed.py", "test_web.py",
 }  # fmt: skip
