@@ -183,6 +183,24 @@ class SearchRunner:
         return encoder, step_ms
 
 
+def derived_encoder_and_step_ms(
+    translate: Callable[[Sequence[TokenIds], int, int, bool], list[TokenIds]],
+    source: TokenIds, steps: int, repeats: int,
+) -> tuple[list[float], list[float]]:  # fmt: skip
+    """Encoder and step times of a runtime with no encoder-only or single-step call, from whole
+    greedy translations forced to ``n1 = 2`` and ``n2 = steps`` tokens: step = (T(n2) - T(n1)) /
+    (n2 - n1), encoder = T(n1) - n1 * step (one pair per repeat)."""
+    n1, n2 = 2, max(steps, 4)
+    encoder, step = [], []
+    for _ in range(repeats):
+        t1 = timed(lambda: translate([source], 1, n1, True))[0]
+        t2 = timed(lambda: translate([source], 1, n2, True))[0]
+        per_step = max(t2 - t1, 0.0) / (n2 - n1)
+        step.append(per_step)
+        encoder.append(max(t1 - n1 * per_step, 0.0))
+    return encoder, step
+
+
 class CT2Runner:
     """A ``ctranslate2`` variant of an artifact folder (``export.ctranslate2``), spoken to in our
     token ids.
@@ -233,18 +251,9 @@ class CT2Runner:
     def encoder_and_step_ms(
         self, source: TokenIds, steps: int, repeats: int
     ) -> tuple[list[float], list[float]]:
-        """CTranslate2 has no encoder-only or single-step call for a translator, so both are
-        derived from whole translations forced to ``n1 = 2`` and ``n2 = steps`` tokens: step =
-        (T(n2) - T(n1)) / (n2 - n1), encoder = T(n1) - n1 * step (one pair per repeat)."""
-        n1, n2 = 2, max(steps, 4)
-        encoder, step = [], []
-        for _ in range(repeats):
-            t1 = timed(lambda: self.translate([source], 1, n1, True))[0]
-            t2 = timed(lambda: self.translate([source], 1, n2, True))[0]
-            per_step = max(t2 - t1, 0.0) / (n2 - n1)
-            step.append(per_step)
-            encoder.append(max(t1 - n1 * per_step, 0.0))
-        return encoder, step
+        """CTranslate2 has no encoder-only or single-step call for a translator: both are
+        :func:`derived_encoder_and_step_ms`."""
+        return derived_encoder_and_step_ms(self.translate, source, steps, repeats)
 
 
 class GenerateRunner:
@@ -301,15 +310,7 @@ class GenerateRunner:
         self, source: TokenIds, steps: int, repeats: int
     ) -> tuple[list[float], list[float]]:
         """Derived from whole forced translations, as :meth:`CT2Runner.encoder_and_step_ms`."""
-        n1, n2 = 2, max(steps, 4)
-        encoder, step = [], []
-        for _ in range(repeats):
-            t1 = timed(lambda: self.translate([source], 1, n1, True))[0]
-            t2 = timed(lambda: self.translate([source], 1, n2, True))[0]
-            per_step = max(t2 - t1, 0.0) / (n2 - n1)
-            step.append(per_step)
-            encoder.append(max(t1 - n1 * per_step, 0.0))
-        return encoder, step
+        return derived_encoder_and_step_ms(self.translate, source, steps, repeats)
 
 
 # Optimum's encoder and merged decoder files per precision.

@@ -291,6 +291,13 @@ def test_import_keeps_an_existing_folder_unless_forced(checkpoint: Path, hf_fold
     assert (checkpoint / "model.safetensors").read_bytes() == before
 
 
+def passed_parity(out: Path, variant: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An export's ``parity.json`` (which must say passed) and ``variant``'s checks by name."""
+    parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
+    assert parity["passed"] is True
+    return parity, {c["name"]: c for c in parity["variants"][variant]["checks"]}
+
+
 @pytest.mark.slow
 def test_onnx_export_of_the_imported_model_passes_parity(
     hf_folder: Path, checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
@@ -300,10 +307,8 @@ def test_onnx_export_of_the_imported_model_passes_parity(
     near-tied logits keep too few sentences identical under int8 to be a fair test of it.)"""
     out = tmp_path_factory.mktemp("marian-onnx") / "onnx"
     export_onnx(ExportOptions(out=out, checkpoint=checkpoint), "none")
-    parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
-    assert parity["passed"] is True
+    parity, checks = passed_parity(out, "onnx-fp32")
     assert set(parity["variants"]) == {"onnx-fp32", "onnx-fp32:grow"}
-    checks = {c["name"]: c for c in parity["variants"]["onnx-fp32"]["checks"]}
     assert checks["decoder logits max abs diff (real)"]["value"] <= 1e-4
     assert checks["greedy sentences identical to eager"]["value"] == 1.0
     want = hf_translations(hf_folder, SENTENCES, num_beams=4, max_new_tokens=32)
@@ -319,9 +324,7 @@ def test_executorch_export_of_the_imported_model_passes_parity(
     the committed benchmark run; see the ONNX test for why not on this small model)."""
     out = tmp_path_factory.mktemp("marian-et") / "et"
     export_executorch(ExportOptions(out=out, checkpoint=checkpoint), ["fp32"])
-    parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
-    assert parity["passed"] is True
-    checks = {c["name"]: c for c in parity["variants"]["executorch-fp32"]["checks"]}
+    _, checks = passed_parity(out, "executorch-fp32")
     assert checks["greedy sentences identical to eager"]["value"] == 1.0
     want = hf_translations(hf_folder, SENTENCES, num_beams=4, max_new_tokens=32)
     translator = Translator.from_artifacts(out, backend="executorch", precision="fp32")
@@ -344,7 +347,7 @@ def test_real_size_model_imports_and_exports_to_onnx(
     # every Marian weight, and the logits bias (a buffer there, a parameter here)
     assert load_pretrained(ckpt).num_parameters() == sum(weights.values()) + 58101 == 73_944_309
     out = export_onnx(ExportOptions(out=root / "onnx", checkpoint=ckpt), "both")
-    assert json.loads((out / "parity.json").read_text(encoding="utf-8"))["passed"] is True
+    passed_parity(out, "onnx-int8")
     want = hf_translations(hf, SENTENCES, num_beams=4, max_new_tokens=48)
     # a real comparison: most outputs are long (up to 48 tokens) and they differ
     assert sum(map(bool, want)) >= 3 and len(set(want)) >= 3
@@ -358,9 +361,7 @@ def test_ctranslate2_export_of_the_imported_model_passes_parity(
 ) -> None:
     out = tmp_path_factory.mktemp("marian-ct2") / "ct2"
     export_ctranslate2(ExportOptions(out=out, checkpoint=checkpoint), "none")
-    parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
-    assert parity["passed"] is True
-    checks = {c["name"]: c for c in parity["variants"]["ctranslate2-fp32"]["checks"]}
+    _, checks = passed_parity(out, "ctranslate2-fp32")
     assert checks["greedy sentences identical to eager"]["value"] == 1.0
     want = hf_translations(hf_folder, SENTENCES, num_beams=1, max_new_tokens=32)
     translator = Translator.from_artifacts(out, backend="ctranslate2", precision="fp32")
