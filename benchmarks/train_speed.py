@@ -1,14 +1,15 @@
-"""Training throughput of the CPU levers against today's defaults, interleaved in one run.
+"""Training throughput of the CPU levers against fp32 training, interleaved in one run.
 
 ``python -m benchmarks.train_speed --data DIR [--data ...] --pairs en-de,de-en --size tiny
 --steps N [--warmup N] [--options baseline,bf16,...] [--max-tokens N] --out FOLDER``
 
 Every option is a set of :class:`lingolite.train.TrainConfig` changes (:data:`LEVERS`); the
-``baseline`` has none (today's defaults). Each option gets its own run of the real training code
-(:class:`lingolite.train.Trainer`, same seed, so the same initial weights and the same batches),
-all set up first and then stepped in turn, one step each per round, so that load from other work
-on a shared machine falls on every option alike. Each option keeps
-its own torch RNG state (its dropout masks do not depend on the interleaving).
+``baseline`` is fp32 with every other default, and every option starts from it (:data:`FP32`:
+TrainConfig's default ``amp`` is auto, bf16 where the CPU has it natively). Each option gets its own
+run of the real training code (:class:`lingolite.train.Trainer`, same seed, so the same initial
+weights and the same batches), all set up first and then stepped in turn, one step each per round,
+so that load from other work on a shared machine falls on every option alike. Each option keeps its
+own torch RNG state (its dropout masks do not depend on the interleaving).
 
 Measured per option, over the ``--steps`` steps after its ``--warmup`` (compilation and first-touch
 costs fall in the warm-up; the first step's seconds are reported):
@@ -58,7 +59,14 @@ from benchmarks.measure import machine
 from benchmarks.report import table
 from lingolite.data import Example, collate
 from lingolite.tokenizer import Tokenizer
-from lingolite.train import TOKENIZER, TrainConfig, Trainer, init_distributed, validation_loss
+from lingolite.train import (
+    TOKENIZER,
+    TrainConfig,
+    Trainer,
+    cpu_bf16,
+    init_distributed,
+    validation_loss,
+)
 
 log = logging.getLogger("benchmarks.train_speed")
 
@@ -74,10 +82,12 @@ class Lever:
     group: str = ""
 
 
+# Every option starts from fp32 (TrainConfig's auto amp would differ between hosts).
+FP32: dict[str, Any] = {"amp": False}
 LEVERS: dict[str, Lever] = {
     lever.name: lever
     for lever in (
-        Lever("baseline", {}, "today's TrainConfig defaults"),
+        Lever("baseline", {}, "fp32 (--no-amp), the other TrainConfig defaults"),
         Lever("bf16", {"amp": True}, "bf16 autocast (amp)"),
         Lever("fused_adamw", {"adamw_impl": "fused"}, "fused AdamW kernel", "adamw"),
         Lever("foreach_adamw", {"adamw_impl": "foreach"}, "foreach (multi-tensor) AdamW", "adamw"),
@@ -89,24 +99,6 @@ DEFAULT_OPTIONS = ("baseline", "bf16", "fused_adamw", "foreach_adamw", "threads_
 BEST = "best"
 # Issue #37's aim: this many times the baseline's target tokens/s at equal loss.
 AIM = 2.0
-
-
-def cpu_bf16() -> tuple[bool, str]:
-    """Whether this CPU runs bf16 matrix products natively, and the evidence."""
-    flags: set[str] = set()
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "flags":
-                flags = set(value.split())
-                break
-    found = sorted(flags & {"avx512_bf16", "amx_bf16"})
-    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
-        return False, "torch built without oneDNN (mkldnn)"
-    if not found:
-        return False, "no avx512_bf16 or amx_bf16 in /proc/cpuinfo"
-    return True, f"oneDNN with {', '.join(found)}"
 
 
 @dataclass
@@ -204,7 +196,7 @@ def _prepare(option: Option, bench: Bench, tokenizer: Path | None, out: Path, th
     ``init_from``, the model folder's own)."""
     if bench.init_from is not None:
         tokenizer = None
-    changes: dict[str, Any] = dict(option.changes)
+    changes: dict[str, Any] = {**FP32, **option.changes}
     if bench.lr_warmup_steps is not None:
         changes["warmup_steps"] = bench.lr_warmup_steps
     cfg = TrainConfig(

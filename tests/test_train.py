@@ -28,8 +28,10 @@ from lingolite.train import (
     adamw_kernels,
     build_parser,
     clip_gradients,
+    cpu_bf16,
     find_checkpoints,
     main,
+    resolve_amp,
     token_loss_sum,
     train,
     validation_loss,
@@ -297,6 +299,28 @@ def test_adamw_impl_and_compile_options(tmp_path: Path) -> None:
     args = build_parser().parse_args(["--data", "d", "--pairs", "en-de", "--out", "o",
                                       "--adamw-impl", "foreach", "--compile"])  # fmt: skip
     assert (args.adamw_impl, args.compile) == ("foreach", True)
+
+
+def test_bf16_autocast_defaults_to_on_where_the_cpu_has_it(tmp_path: Path) -> None:
+    """amp None (the default) is bf16 autocast exactly where the CPU has native bf16 (its
+    /proc/cpuinfo flags); --amp and --no-amp override it."""
+    cpu = torch.device("cpu")
+    assert TrainConfig(data=tmp_path, pairs="en-de", out=tmp_path).amp is None
+    with_bf16, without = tmp_path / "with", tmp_path / "without"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    if torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        assert cpu_bf16(with_bf16) == (True, "oneDNN with avx512_bf16")
+    assert cpu_bf16(without) == (False, f"no avx512_bf16 or amx_bf16 in {without}")
+    native, why = cpu_bf16()
+    assert resolve_amp(None, cpu) == (native, f"auto: {why}")
+    assert resolve_amp(True, cpu) == (True, "--amp")
+    assert resolve_amp(False, cpu) == (False, "--no-amp")
+    parse = build_parser().parse_args
+    base = ["--data", "d", "--pairs", "en-de", "--out", "o"]
+    assert [parse(base + extra).amp for extra in ([], ["--amp"], ["--no-amp"])] == [
+        None, True, False,
+    ]  # fmt: skip
 
 
 def test_cli_trains_a_tokenizer_and_refuses_to_overwrite(

@@ -18,11 +18,11 @@ from benchmarks.train_speed import (
     Bench,
     BenchError,
     best_changes,
-    cpu_bf16,
     main,
     markdown,
     run_bench,
 )
+from lingolite.train import cpu_bf16
 
 TINY_MODEL: dict[str, Any] = dict(
     d_model=32, n_heads=2, n_kv_heads=1, n_encoder_layers=1, n_decoder_layers=1, ffn_dim=64
